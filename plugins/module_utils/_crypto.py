@@ -1,0 +1,49 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one guarded import of ``cryptography``.
+
+Every other file in module_utils takes the library's names from here, so
+that a controller without ``cryptography`` gets one clear error from the
+module (see ``require_cryptography``) instead of an ImportError traceback.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+MINIMAL_CRYPTOGRAPHY_VERSION = "41.0.0"
+
+try:
+    import cryptography
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ImportError:  # pragma: no cover - exercised by ansible-test's import test
+    HAS_CRYPTOGRAPHY = False
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+    cryptography = x509 = hashes = serialization = None
+    ec = padding = rsa = pkcs7 = pkcs12 = None
+    ExtendedKeyUsageOID = NameOID = None
+
+    class InvalidSignature(Exception):
+        pass
+else:
+    HAS_CRYPTOGRAPHY = True
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+
+
+def require_cryptography(module):
+    """Fail the AnsibleModule with one clear message when cryptography is missing."""
+    if not HAS_CRYPTOGRAPHY:
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(
+            msg=missing_required_lib("cryptography >= %s" % MINIMAL_CRYPTOGRAPHY_VERSION),
+            exception=CRYPTOGRAPHY_IMPORT_ERROR,
+        )

@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Issuing server certificates for MX-ONE LIMs from the Enterprise CA."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import ipaddress
+
+from ansible_collections.mxone.pki.plugins.module_utils._crypto import ExtendedKeyUsageOID, ec, x509
+from ansible_collections.mxone.pki.plugins.module_utils.ca import CLOCK_SKEW, build_name
+from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, hash_algorithm
+
+# What the vendor's certificate tool gives a server certificate.
+DEFAULT_VALIDITY_DAYS = 364
+
+
+def san_extension(names):
+    general = [x509.DNSName(name) for name in names.sorted_dns()]
+    general += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in names.sorted_ips()]
+    return x509.SubjectAlternativeName(general)
+
+
+def issue_server_certificate(ca, public_key, names, now, validity_days=DEFAULT_VALIDITY_DAYS,
+                             digest=DEFAULT_DIGEST, subject=None):
+    """Sign a TLS server certificate (also usable as client, for mutual TLS routes).
+
+    ``ca`` is a loaded ``CertificateAuthority``; ``names`` a ``naming.Names``.
+    The certificate never outlives its CA: peers would reject the chain.
+    """
+    not_after = min(now + datetime.timedelta(days=validity_days), ca.cert.not_valid_after_utc)
+    key_usage = dict(digital_signature=True, content_commitment=False, key_encipherment=True,
+                     data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                     encipher_only=False, decipher_only=False)
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        key_usage.update(key_encipherment=False, key_agreement=True)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(build_name(names.common_name, **(subject or {})))
+        .issuer_name(ca.cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(**key_usage), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
+        .add_extension(san_extension(names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.cert.public_key()), critical=False)
+    )
+    return builder.sign(ca.key, hash_algorithm(digest))

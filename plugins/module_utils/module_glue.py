@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Option specs shared by several modules and the turning of params into plain values.
+
+Each spec here has a twin in ``plugins/doc_fragments`` with the same
+options; keep them identical (ansible-test validate-modules compares them).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import re
+
+from ansible_collections.mxone.pki.plugins.module_utils.ca import load_ca
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.files import read_bytes
+from ansible_collections.mxone.pki.plugins.module_utils.naming import lim_names, system_names
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS
+
+
+def ca_argument_spec():
+    return dict(
+        ca_cert_path=dict(type="path", required=True),
+        ca_key_path=dict(type="path", required=True),
+        ca_passphrase=dict(type="str", required=True, no_log=True),
+    )
+
+
+def names_argument_spec():
+    return dict(
+        domain=dict(type="str", required=True),
+        lims=dict(type="list", elements="dict", required=True,
+                  options=dict(lim=dict(type="raw", required=True), ip=dict(type="str"),
+                               host=dict(type="str"))),
+        lim=dict(type="int"),
+        extra_dns=dict(type="list", elements="str", default=[]),
+        extra_ips=dict(type="list", elements="str", default=[]),
+    )
+
+
+def names_from_params(params):
+    """The wanted ``Names``: a system's wildcard set, or one LIM's when ``lim`` is set."""
+    if params.get("lim") is None:
+        return system_names(params["domain"], params["lims"], params["extra_dns"], params["extra_ips"])
+    matches = [entry for entry in params["lims"] if str(entry.get("lim")) == str(params["lim"])]
+    if not matches:
+        raise MxonePkiError("LIM %s is not in lims" % params["lim"], field="lim")
+    return lim_names(params["domain"], params["lim"], matches[0].get("ip"), params["extra_dns"],
+                     params["extra_ips"])
+
+
+def load_ca_from_params(params):
+    cert_path, key_path = params["ca_cert_path"], params["ca_key_path"]
+    cert_data, key_data = read_bytes(cert_path), read_bytes(key_path)
+    if cert_data is None:
+        raise MxonePkiError("CA certificate %s does not exist; create the CA first (mxone.pki.enterprise_ca)"
+                            % cert_path, file=cert_path, field="ca_cert_path")
+    if key_data is None:
+        raise MxonePkiError("CA key %s does not exist" % key_path, file=key_path, field="ca_key_path")
+    return load_ca(cert_data, key_data, params["ca_passphrase"], cert_source=cert_path, key_source=key_path)
+
+
+def parse_renew_before(value):
+    """'30' or '30d' → 30 days (int); '10%' → 0.10 of the lifetime (float)."""
+    text = str(DEFAULT_RENEW_BEFORE_DAYS if value is None else value).strip().lower()
+    match = re.fullmatch(r"(\d+)\s*d?", text)
+    if match:
+        return int(match.group(1))
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text)
+    if match and 0 < float(match.group(1)) < 100:
+        return float(match.group(1)) / 100.0
+    raise MxonePkiError("renew_before %r must be days (30, 30d) or a share of the lifetime (10%%)" % value,
+                        field="renew_before")
+
+
+def parse_now(value):
+    """``now`` for the decision: the real clock, or an ISO 8601 time (tests, what-if reports)."""
+    if not value:
+        return datetime.datetime.now(datetime.timezone.utc)
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise MxonePkiError("now %r is not an ISO 8601 time" % value, field="now")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def fail(module, error, **extra):
+    """Turn an MxonePkiError into fail_json with its host/file/field as result keys."""
+    result = dict(extra)
+    result.update(error.context())
+    module.fail_json(msg=str(error), **result)

@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PEM text: split into blocks, repair run-together BEGIN/END lines, re-emit.
+
+Some CAs deliver files where ``-----BEGIN ...-----`` or ``-----END ...-----``
+does not stand on a line of its own; MX-ONE's TLS programs need them to.
+``split_pem`` accepts both and says whether it had to repair; ``strict``
+callers (the bundle check) refuse instead.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import binascii
+import re
+
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+
+_MARKER = re.compile(r"-----(BEGIN|END) ([A-Z0-9 #]+?)-----")
+PRIVATE_KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY")
+
+
+class PemBlock(object):
+    """One PEM block: its label, its DER bytes, and its 1-based position."""
+
+    def __init__(self, label, der, index):
+        self.label = label
+        self.der = der
+        self.index = index
+
+    @property
+    def is_private_key(self):
+        return self.label in PRIVATE_KEY_LABELS
+
+    def describe(self):
+        return "block %d (%s)" % (self.index, self.label)
+
+    def to_pem(self):
+        return encode_pem(self.label, self.der)
+
+
+def encode_pem(label, der):
+    b64 = base64.b64encode(der).decode("ascii")
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return "-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, "\n".join(lines), label)
+
+
+def looks_like_pem(data):
+    return b"-----BEGIN " in data if isinstance(data, bytes) else "-----BEGIN " in data
+
+
+def markers_on_own_lines(text):
+    """True when every BEGIN/END marker is alone on its line."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if _MARKER.search(stripped) and not _MARKER.fullmatch(stripped):
+            return False
+    return True
+
+
+def split_pem(data, source="PEM data", strict=False):
+    """Return ``(blocks, repaired)`` for PEM ``data`` (bytes or text).
+
+    Text outside blocks (OpenSSL's "Bag Attributes", comments) is ignored.
+    A BEGIN without its END, a mismatched END, or a body that is not base64
+    raises ``MxonePkiError`` naming the block. With ``strict`` a marker that
+    is not on its own line is an error instead of a repair.
+    """
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError:
+            raise MxonePkiError("%s is not PEM text (it holds non-ASCII bytes; DER?)" % source)
+    else:
+        text = data
+    repaired = not markers_on_own_lines(text)
+    if repaired and strict:
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if _MARKER.search(stripped) and not _MARKER.fullmatch(stripped):
+                raise MxonePkiError(
+                    "%s: line %d: a BEGIN/END line is not on a line of its own" % (source, number))
+    blocks = []
+    open_label = None
+    body_start = 0
+    for match in _MARKER.finditer(text):
+        kind, label = match.group(1), match.group(2)
+        index = len(blocks) + 1
+        if kind == "BEGIN":
+            if open_label is not None:
+                raise MxonePkiError("%s: block %d (%s) is truncated: BEGIN %s before its END"
+                                    % (source, index, open_label, label))
+            open_label, body_start = label, match.end()
+            continue
+        if open_label is None:
+            raise MxonePkiError("%s: END %s without BEGIN (after block %d)" % (source, label, index - 1))
+        if label != open_label:
+            raise MxonePkiError("%s: block %d (%s) ends with END %s" % (source, index, open_label, label))
+        body = text[body_start:match.start()]
+        if ":" in body:  # RFC 1421 headers (Proc-Type/DEK-Info): legacy encrypted key
+            raise MxonePkiError("%s: block %d (%s) uses legacy PEM encryption headers; "
+                                "convert it to PKCS#8 (openssl pkcs8 -topk8)" % (source, index, label))
+        try:
+            der = base64.b64decode("".join(body.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise MxonePkiError("%s: block %d (%s) is not valid base64" % (source, index, label))
+        if not der:
+            raise MxonePkiError("%s: block %d (%s) is empty" % (source, index, label))
+        blocks.append(PemBlock(label, der, index))
+        open_label = None
+    if open_label is not None:
+        raise MxonePkiError("%s: block %d (%s) is truncated: no END line"
+                            % (source, len(blocks) + 1, open_label))
+    return blocks, repaired

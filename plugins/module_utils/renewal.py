@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The renewal decision: renew or not, and why. Every caller asks ``decide``.
+
+Checks run in a fixed order and the first hit is the reason, so the same
+inputs always give the same answer, in check mode and for real:
+forced, missing, unreadable, key_mismatch, issuer_changed, names_changed,
+key_policy, expiring.
+
+Renewal keeps the key by default (the vendor's meaning: new validity
+dates only); ``key_policy='rotate'`` makes a new key at every renewal.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+from ansible_collections.mxone.pki.plugins.module_utils.certs import common_name, signed_by
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.keys import key_fits_certificate, key_type_of
+from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
+
+REASONS = ("forced", "missing", "unreadable", "key_mismatch", "issuer_changed", "names_changed",
+           "key_policy", "expiring")
+KEY_POLICIES = ("keep", "rotate")
+DEFAULT_RENEW_BEFORE_DAYS = 30
+
+
+class Existing(object):
+    """What is on disk now: a certificate and its key, each possibly absent.
+
+    ``problem`` says why the certificate or key could not be read; the
+    caller catches the parse error and hands its message over.
+    """
+
+    def __init__(self, cert=None, key=None, problem=None):
+        self.cert = cert
+        self.key = key
+        self.problem = problem
+
+
+class Wanted(object):
+    """What the certificate must be: names, issuing CA (None: not ours), key type."""
+
+    def __init__(self, names, issuer=None, key_type=None):
+        self.names = names
+        self.issuer = issuer
+        self.key_type = key_type
+
+
+class Decision(object):
+    def __init__(self, renew, reason, detail, new_key=False):
+        self.renew = renew
+        self.reason = reason
+        self.detail = detail
+        self.new_key = new_key
+
+    def as_dict(self):
+        return {"renew": self.renew, "reason": self.reason, "detail": self.detail, "new_key": self.new_key}
+
+    def __repr__(self):
+        return "Decision(%r, %r, %r, new_key=%r)" % (self.renew, self.reason, self.detail, self.new_key)
+
+
+def renew_window(cert, renew_before):
+    """The renew-before window as a timedelta.
+
+    ``renew_before`` is days (int), a ``timedelta``, or a share of the
+    certificate's lifetime (a float strictly between 0 and 1).
+    """
+    if isinstance(renew_before, datetime.timedelta):
+        return renew_before
+    if isinstance(renew_before, float) and 0 < renew_before < 1:
+        return (cert.not_valid_after_utc - cert.not_valid_before_utc) * renew_before
+    if isinstance(renew_before, (int, float)) and not isinstance(renew_before, bool) and renew_before >= 0:
+        return datetime.timedelta(days=renew_before)
+    raise MxonePkiError("renew_before must be days (>= 0) or a share of the lifetime between 0 and 1, not %r"
+                        % (renew_before,), field="renew_before")
+
+
+def _names_detail(have, want):
+    parts = []
+    for label, old, new in (("DNS", have.dns, want.dns), ("IP", have.ips, want.ips)):
+        if new - old:
+            parts.append("%s added: %s" % (label, ", ".join(sorted(new - old))))
+        if old - new:
+            parts.append("%s removed: %s" % (label, ", ".join(sorted(old - new))))
+    if have.common_name != want.common_name:
+        parts.append("CN %r -> %r" % (have.common_name, want.common_name))
+    return "; ".join(parts)
+
+
+def _why(existing, wanted, now, renew_before, force):
+    """(reason, detail) of the first check that asks for a new certificate, or (None, detail)."""
+    cert = existing.cert
+    if force:
+        return "forced", "renewal forced"
+    if existing.problem:
+        return "unreadable", existing.problem
+    if cert is None:
+        return "missing", "no certificate yet"
+    if existing.key is None:
+        return "missing", "the private key is missing"
+    if not key_fits_certificate(existing.key, cert):
+        return "key_mismatch", "the certificate does not fit the private key"
+    if wanted.issuer is not None and not signed_by(cert, wanted.issuer):
+        return "issuer_changed", "issued by %r, wanted %r" % (common_name(cert.issuer),
+                                                              common_name(wanted.issuer.subject))
+    have = names_of_certificate(cert)
+    if have != wanted.names:
+        return "names_changed", _names_detail(have, wanted.names)
+    if wanted.key_type and key_type_of(existing.key) != wanted.key_type:
+        return "key_policy", "key is %s, policy wants %s" % (key_type_of(existing.key), wanted.key_type)
+    left = cert.not_valid_after_utc - now
+    window = renew_window(cert, renew_before)
+    if left <= window:
+        when = "expired" if left.total_seconds() < 0 else "expires in %d day(s)" % left.days
+        return "expiring", "%s (%s); renew-before window %d day(s)" % (
+            when, cert.not_valid_after_utc.date().isoformat(), window.days)
+    return None, "valid until %s, %d day(s) left" % (cert.not_valid_after_utc.date().isoformat(), left.days)
+
+
+def decide(existing, wanted, now, renew_before=DEFAULT_RENEW_BEFORE_DAYS, force=False, key_policy="keep"):
+    """Answer whether the certificate in ``existing`` must be (re)issued, and why."""
+    if key_policy not in KEY_POLICIES:
+        raise MxonePkiError("key_policy must be one of %s, not %r" % (", ".join(KEY_POLICIES), key_policy),
+                            field="key_policy")
+    reason, detail = _why(existing, wanted, now, renew_before, force)
+    if reason is None:
+        return Decision(False, None, detail)
+    new_key = (existing.key is None or reason == "key_policy" or key_policy == "rotate")
+    return Decision(True, reason, detail, new_key=new_key)
