@@ -12,7 +12,8 @@ import ipaddress
 
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import ExtendedKeyUsageOID, ec, x509
 from ansible_collections.mxone.pki.plugins.module_utils.ca import CLOCK_SKEW, build_name
-from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, hash_algorithm
+from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, generate_private_key, hash_algorithm
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import Wanted, decide
 
 # What the vendor's certificate tool gives a server certificate.
 DEFAULT_VALIDITY_DAYS = 364
@@ -54,3 +55,19 @@ def issue_server_certificate(ca, public_key, names, now, validity_days=DEFAULT_V
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.cert.public_key()), critical=False)
     )
     return builder.sign(ca.key, hash_algorithm(digest))
+
+
+def renew_or_keep(ca, names, existing, now, key_type="rsa2048", renew_before=30, force=False,
+                  key_policy="keep", validity_days=DEFAULT_VALIDITY_DAYS, digest=DEFAULT_DIGEST):
+    """Apply the renewal decision: ``(decision, key, cert)`` after the run.
+
+    The key is kept unless the decision asks for a new one (none yet, a
+    key-type policy change, or the rotate policy); then one is made here.
+    """
+    wanted = Wanted(names, issuer=ca.cert, key_type=key_type)
+    decision = decide(existing, wanted, now, renew_before=renew_before, force=force, key_policy=key_policy)
+    if not decision.renew:
+        return decision, existing.key, existing.cert
+    key = generate_private_key(key_type) if decision.new_key else existing.key
+    cert = issue_server_certificate(ca, key.public_key(), names, now, validity_days, digest)
+    return decision, key, cert

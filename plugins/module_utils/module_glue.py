@@ -15,10 +15,12 @@ import datetime
 import re
 
 from ansible_collections.mxone.pki.plugins.module_utils.ca import load_ca
+from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import read_bytes
+from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.naming import lim_names, system_names
-from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS, Existing
 
 
 def ca_argument_spec():
@@ -92,3 +94,40 @@ def fail(module, error, **extra):
     result = dict(extra)
     result.update(error.context())
     module.fail_json(msg=str(error), **result)
+
+
+def facts_of_file(path, now):
+    """Facts of the certificate at ``path`` for a diff: {} when absent, a marker when unreadable."""
+    data = read_bytes(path)
+    if data is None:
+        return {}
+    try:
+        return facts(load_certificate(data, source=path), now)
+    except MxonePkiError as error:
+        return {"unreadable": error.msg}
+
+
+def facts_diff(path, before, after):
+    """A diff of parsed facts (never file bytes: some of these files hold keys)."""
+    return dict(before=before or {}, after=after or {}, before_header=path, after_header=path)
+
+
+def load_existing(cert_path, key_path, key_passphrase):
+    """What is on disk, as ``renewal.Existing``.
+
+    An unreadable certificate is a reason to renew. An unreadable key is
+    an error instead: a wrong passphrase must never cost the key that a
+    customer's signed certificate or a deployed node depends on.
+    """
+    cert, problem = None, None
+    cert_data = read_bytes(cert_path) if cert_path else None
+    if cert_data is not None:
+        try:
+            cert = load_certificate(cert_data, source=cert_path)
+        except MxonePkiError as error:
+            problem = error.msg
+    key_data = read_bytes(key_path) if key_path else None
+    key = None
+    if key_data is not None:
+        key = load_private_key(key_data, key_passphrase, source=key_path, field="key_passphrase")
+    return Existing(cert, key, problem)

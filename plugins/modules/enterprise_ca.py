@@ -1,0 +1,225 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: enterprise_ca
+short_description: Create and keep the MX-ONE Enterprise CA on the controller
+version_added: 0.1.0
+description:
+  - Creates a root CA (default subject C(CN=MXOneEnterpriseCA)) that signs the server certificates of every
+    MX-ONE system of a fleet, so that phones and TLS SIP routes between systems trust one CA.
+  - The CA key is written PKCS#8-encrypted with O(ca_passphrase), mode C(0600); it never leaves the controller.
+  - An existing CA is loaded and kept. It is never replaced silently. When its certificate comes within
+    O(renew_before) days of its end, it is re-signed with the B(same key and subject) (new dates only), so every
+    certificate it issued keeps verifying.
+  - A CA certificate without its key, or a key that does not fit it, is an error, not a reason to start over.
+    Only O(force=true) makes a new CA, which invalidates every certificate the old one issued.
+author:
+  - mxone.pki contributors
+extends_documentation_fragment:
+  - mxone.pki.ca
+  - mxone.pki.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  common_name:
+    description: Subject common name of a new CA. An existing CA keeps its name (a warning says so if it differs).
+    type: str
+    default: MXOneEnterpriseCA
+  organization:
+    description: Subject organisation (O) of a new CA.
+    type: str
+  country:
+    description: Subject country (C) of a new CA, a two-letter code.
+    type: str
+  key_type:
+    description: Key of a new CA.
+    type: str
+    choices: [rsa2048, rsa3072, rsa4096, ec-p256]
+    default: rsa3072
+  digest:
+    description: Signature hash. V(sha1) is accepted for very old clients, with a warning.
+    type: str
+    choices: [sha256, sha384, sha512, sha1]
+    default: sha256
+  validity_days:
+    description: Lifetime of the CA certificate in days (ten years by default; server certificates renew yearly).
+    type: int
+    default: 3650
+  renew_before:
+    description: Re-sign the CA certificate (same key) when fewer than this many days are left.
+    type: int
+    default: 180
+  force:
+    description: Replace the CA with a new key. Every certificate issued by the old CA stops verifying.
+    type: bool
+    default: false
+  backup:
+    description: Keep a timestamped copy of files that are overwritten.
+    type: bool
+    default: false
+  now:
+    description: Take this ISO 8601 time as the current time (what-if runs and tests). Default is the clock.
+    type: str
+notes:
+  - Runs on the controller; use C(delegate_to: localhost) and C(run_once: true) in plays over service nodes.
+seealso:
+  - module: mxone.pki.server_cert
+  - module: mxone.pki.cert_info
+requirements:
+  - cryptography >= 41.0.0
+"""
+
+EXAMPLES = r"""
+- name: Create or keep the fleet's enterprise CA
+  mxone.pki.enterprise_ca:
+    ca_cert_path: "{{ playbook_dir }}/pki/ca/ca.pem"
+    ca_key_path: "{{ playbook_dir }}/pki/ca/ca.key"
+    ca_passphrase: "{{ mxone_ca_passphrase }}"
+    organization: Example Telecom
+  delegate_to: localhost
+  run_once: true
+  register: ca
+
+- name: Say why the CA changed
+  ansible.builtin.debug:
+    msg: "{{ ca.reason }}: {{ ca.detail }}"
+  when: ca is changed
+"""
+
+RETURN = r"""
+reason:
+  description: Why the CA was written (V(missing), V(expiring), V(forced)), or null when nothing changed.
+  returned: always
+  type: str
+  sample: missing
+detail:
+  description: One sentence saying what was found.
+  returned: always
+  type: str
+  sample: no CA yet
+ca:
+  description: Facts of the CA certificate after the run (in check mode, of the one that would be written).
+  returned: success
+  type: dict
+  contains:
+    subject:
+      description: Subject, RFC 4514.
+      type: str
+      sample: CN=MXOneEnterpriseCA
+    not_after:
+      description: End of validity, ISO 8601 UTC.
+      type: str
+      sample: "2036-11-22T12:00:00+00:00"
+    days_left:
+      description: Whole days until not_after.
+      type: int
+      sample: 3649
+    sha256_fingerprint:
+      description: SHA-256 fingerprint of the certificate.
+      type: str
+      sample: "1d:05:e1:80:..."
+backup_files:
+  description: Backups made, by path.
+  returned: when O(backup=true) and a file was overwritten
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_cryptography
+from ansible_collections.mxone.pki.plugins.module_utils.ca import (
+    CertificateAuthority, build_name, create_ca, load_ca, renew_ca, sign_ca_certificate)
+from ansible_collections.mxone.pki.plugins.module_utils.certs import common_name, dump_certificate, facts
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
+from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key, load_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
+    ca_argument_spec, facts_diff, facts_of_file, fail, parse_now)
+
+
+def plan(params, now):
+    """(authority, reason, detail, key_is_new) for the CA that should exist after the run."""
+    cert_path, key_path = params["ca_cert_path"], params["ca_key_path"]
+    cert_data, key_data = read_bytes(cert_path), read_bytes(key_path)
+    subject = dict(organization=params["organization"], country=params["country"])
+    if params["force"] or (cert_data is None and key_data is None):
+        key, cert = create_ca(now, params["common_name"], params["key_type"], params["validity_days"],
+                              params["digest"], **subject)
+        reason = "forced" if params["force"] else "missing"
+        return CertificateAuthority(key, cert), reason, "new CA %r" % params["common_name"], True
+    if key_data is None:
+        raise MxonePkiError("CA certificate exists but its key %s is missing; refusing to replace the CA "
+                            "(force=true makes a new CA and invalidates every certificate it issued)"
+                            % key_path, file=key_path, field="ca_key_path")
+    if cert_data is None:
+        # The key is the CA; a certificate can be made again for it without breaking anything.
+        key = load_private_key(key_data, params["ca_passphrase"], source=key_path, field="ca_passphrase")
+        cert = sign_ca_certificate(key, build_name(params["common_name"], **subject), now,
+                                   params["validity_days"], params["digest"])
+        return CertificateAuthority(key, cert), "missing", "CA certificate re-made for the existing key", False
+    authority = load_ca(cert_data, key_data, params["ca_passphrase"], cert_source=cert_path, key_source=key_path)
+    left = authority.cert.not_valid_after_utc - now
+    if left.days < params["renew_before"]:
+        cert = renew_ca(authority.key, authority.cert, now, params["validity_days"], params["digest"])
+        return (CertificateAuthority(authority.key, cert), "expiring",
+                "%d day(s) left; re-signed with the same key" % left.days, False)
+    return authority, None, "CA kept, valid until %s" % authority.cert.not_valid_after_utc.date().isoformat(), False
+
+
+def main():
+    argument_spec = ca_argument_spec()
+    argument_spec.update(
+        common_name=dict(type="str", default="MXOneEnterpriseCA"),
+        organization=dict(type="str"),
+        country=dict(type="str"),
+        key_type=dict(type="str", default="rsa3072", choices=["rsa2048", "rsa3072", "rsa4096", "ec-p256"]),
+        digest=dict(type="str", default="sha256", choices=["sha256", "sha384", "sha512", "sha1"]),
+        validity_days=dict(type="int", default=3650),
+        renew_before=dict(type="int", default=180),
+        force=dict(type="bool", default=False),
+        backup=dict(type="bool", default=False),
+        now=dict(type="str"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_cryptography(module)
+    params = module.params
+    try:
+        now = parse_now(params["now"])
+        before = facts_of_file(params["ca_cert_path"], now)
+        authority, reason, detail, key_is_new = plan(params, now)
+        if params["digest"] == "sha1" and reason:
+            module.warn(SHA1_WARNING)
+        existing_cn = common_name(authority.cert.subject)
+        if reason is None and existing_cn != params["common_name"]:
+            module.warn("the existing CA is named %r, not %r; it is kept (a CA is never replaced silently)"
+                        % (existing_cn, params["common_name"]))
+        writer = Writer(module, backup=params["backup"])
+        if key_is_new:
+            writer.stage(params["ca_key_path"], dump_private_key(authority.key, params["ca_passphrase"]), KEY_MODE)
+        if reason is not None:
+            writer.stage(params["ca_cert_path"], dump_certificate(authority.cert), PUBLIC_MODE)
+        writer.commit()
+    except MxonePkiError as error:
+        fail(module, error)
+    after = facts(authority.cert, now)
+    result = dict(changed=reason is not None, reason=reason, detail=detail, ca=after)
+    if module._diff:
+        result["diff"] = facts_diff(params["ca_cert_path"], before, after)
+    if writer.backup_files:
+        result["backup_files"] = writer.backup_files
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
