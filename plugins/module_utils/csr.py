@@ -13,7 +13,8 @@ from ansible_collections.mxone.pki.plugins.module_utils._crypto import ExtendedK
 from ansible_collections.mxone.pki.plugins.module_utils.ca import build_name
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.issue import san_extension
-from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, hash_algorithm
+from ansible_collections.mxone.pki.plugins.module_utils.keys import (
+    DEFAULT_DIGEST, hash_algorithm, public_key_der, public_key_fingerprint)
 from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
 
 SUBJECT_FIELDS = ("country", "state", "locality", "organization", "organizational_unit")
@@ -57,3 +58,28 @@ def dump_csr(csr):
 
 def csr_names(csr):
     return names_of_certificate(csr)
+
+
+def csr_reason(csr, key, names, subject=None):
+    """Why the CSR at hand does not do (reason, detail), or (None, detail) when it does."""
+    if csr is None:
+        return "missing", "no CSR yet"
+    if key is None:
+        return "missing", "the CSR's private key is missing"
+    if public_key_der(csr.public_key()) != public_key_der(key):
+        return "key_mismatch", "the CSR was made for another key"
+    have = csr_names(csr)
+    if have != names:
+        return "names_changed", "CSR names %s, wanted %s" % (have.as_dict(), names.as_dict())
+    wanted_subject = build_name(names.common_name, **dict(subject or {}))
+    if csr.subject != wanted_subject:
+        return "subject_changed", "subject %s, wanted %s" % (csr.subject.rfc4514_string(),
+                                                              wanted_subject.rfc4514_string())
+    return None, "CSR up to date"
+
+
+def csr_facts(csr):
+    names = csr_names(csr)
+    return {"subject": csr.subject.rfc4514_string(), "common_name": names.common_name,
+            "dns": names.sorted_dns(), "ips": names.sorted_ips(),
+            "public_key_sha256": public_key_fingerprint(csr.public_key())}

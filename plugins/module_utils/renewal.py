@@ -34,12 +34,15 @@ class Existing(object):
 
     ``problem`` says why the certificate or key could not be read; the
     caller catches the parse error and hands its message over.
+    ``key_checked=False`` judges the certificate alone (a read-only report
+    that was given no key): the key checks are skipped, not failed.
     """
 
-    def __init__(self, cert=None, key=None, problem=None):
+    def __init__(self, cert=None, key=None, problem=None, key_checked=True):
         self.cert = cert
         self.key = key
         self.problem = problem
+        self.key_checked = key_checked
 
 
 class Wanted(object):
@@ -102,9 +105,9 @@ def _why(existing, wanted, now, renew_before, force):
         return "unreadable", existing.problem
     if cert is None:
         return "missing", "no certificate yet"
-    if existing.key is None:
+    if existing.key_checked and existing.key is None:
         return "missing", "the private key is missing"
-    if not key_fits_certificate(existing.key, cert):
+    if existing.key_checked and not key_fits_certificate(existing.key, cert):
         return "key_mismatch", "the certificate does not fit the private key"
     if wanted.issuer is not None and not signed_by(cert, wanted.issuer):
         return "issuer_changed", "issued by %r, wanted %r" % (common_name(cert.issuer),
@@ -112,8 +115,9 @@ def _why(existing, wanted, now, renew_before, force):
     have = names_of_certificate(cert)
     if have != wanted.names:
         return "names_changed", _names_detail(have, wanted.names)
-    if wanted.key_type and key_type_of(existing.key) != wanted.key_type:
-        return "key_policy", "key is %s, policy wants %s" % (key_type_of(existing.key), wanted.key_type)
+    have_type = key_type_of(cert.public_key())
+    if wanted.key_type and have_type != wanted.key_type:
+        return "key_policy", "key is %s, policy wants %s" % (have_type, wanted.key_type)
     left = cert.not_valid_after_utc - now
     window = renew_window(cert, renew_before)
     if left <= window:
@@ -132,4 +136,6 @@ def decide(existing, wanted, now, renew_before=DEFAULT_RENEW_BEFORE_DAYS, force=
     if reason is None:
         return Decision(False, None, detail)
     new_key = (existing.key is None or reason == "key_policy" or key_policy == "rotate")
+    if not existing.key_checked:
+        new_key = reason == "key_policy" or key_policy == "rotate"
     return Decision(True, reason, detail, new_key=new_key)

@@ -72,7 +72,7 @@ options:
     description: Take this ISO 8601 time as the current time (what-if runs and tests). Default is the clock.
     type: str
 notes:
-  - Runs on the controller; use C(delegate_to: localhost) and C(run_once: true) in plays over service nodes.
+  - "Runs on the controller; use C(delegate_to: localhost) and C(run_once: true) in plays over service nodes."
 seealso:
   - module: mxone.pki.server_cert
   - module: mxone.pki.cert_info

@@ -94,7 +94,7 @@ options:
     description: Take this ISO 8601 time as the current time (what-if runs and tests). Default is the clock.
     type: str
 notes:
-  - Runs on the controller; use C(delegate_to: localhost).
+  - "Runs on the controller; use C(delegate_to: localhost)."
 seealso:
   - module: mxone.pki.enterprise_ca
   - module: mxone.pki.cert_info
