@@ -170,7 +170,7 @@ from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_c
 from ansible_collections.mxone.pki.plugins.module_utils.bundle import build_ca_bundle, build_sn_bundle, check_sn_bundle
 from ansible_collections.mxone.pki.plugins.module_utils.certs import dump_certificate, facts
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
-from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer
+from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
 from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
@@ -212,6 +212,12 @@ def main():
     try:
         now = parse_now(params["now"])
         names = names_from_params(params)
+        if module.check_mode and read_bytes(params["ca_cert_path"]) is None:
+            # A check run before the CA exists: a real run would create the CA first, then issue.
+            module.exit_json(changed=True, reason="missing", new_key=True, certificate={},
+                             detail="the CA does not exist yet; a certificate would be issued after it is created",
+                             changed_files=[p for p in (params["key_path"], params["cert_path"],
+                                                        params["bundle_path"], params["ca_bundle_path"]) if p])
         ca = load_ca_from_params(params)
         before = facts_of_file(params["cert_path"], now)
         existing = load_existing(params["cert_path"], params["key_path"], params["key_passphrase"])

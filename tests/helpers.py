@@ -1,0 +1,123 @@
+"""Shared test helpers: run ansible-playbook for real, and a stand-alone customer PKI.
+
+The customer PKI is written directly against ``cryptography`` (not the
+collection's code) so imports are checked against an independent issuer.
+"""
+
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+class PlaybookRun(object):
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        self.recap = dict((m.group(1), dict(ok=int(m.group(2)), changed=int(m.group(3)),
+                                            unreachable=int(m.group(4)), failed=int(m.group(5))))
+                          for m in RECAP.finditer(proc.stdout))
+
+    @property
+    def changed(self):
+        return sum(host["changed"] for host in self.recap.values())
+
+    def results(self):
+        """Lines printed as 'RESULT ...' by the playbooks' debug tasks."""
+        return re.findall(r'RESULT ([^"\n]*)', self.output)
+
+
+def ansible_env(**extra):
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        PATH=BIN + os.pathsep + env.get("PATH", ""),
+    )
+    env.update(extra)
+    return env
+
+
+def run_playbook(playbook, extra_vars=None, args=(), inventory="localhost,", env=None, timeout=600):
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, playbook]
+    if inventory == "localhost,":
+        cmd += ["-c", "local"]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    cmd += list(args)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env or ansible_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    return PlaybookRun(proc)
+
+
+def snapshot(directory):
+    """Every file under ``directory`` with its bytes and mode: to prove nothing changed."""
+    state = {}
+    for base, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, "rb") as handle:
+                state[path] = (handle.read(), os.stat(path).st_mode & 0o7777)
+    return state
+
+
+class CustomerPki(object):
+    """A customer's own root and issuing CA (root -> intermediate), made at test time."""
+
+    def __init__(self, now=None):
+        self.now = now or datetime.datetime.now(datetime.timezone.utc)
+        self.root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.root = self._ca("Customer Root CA", self.root_key, None, None)
+        self.inter_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.inter = self._ca("Customer Issuing CA", self.inter_key, self.root, self.root_key)
+
+    def _ca(self, name, key, issuer, issuer_key):
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        builder = (x509.CertificateBuilder().subject_name(subject)
+                   .issuer_name(issuer.subject if issuer else subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(self.now - datetime.timedelta(days=1))
+                   .not_valid_after(self.now + datetime.timedelta(days=3000))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True))
+        return builder.sign(issuer_key or key, hashes.SHA256())
+
+    def sign_csr(self, csr_pem, days=365, not_before=None):
+        csr = x509.load_pem_x509_csr(csr_pem)
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        start = not_before or self.now - datetime.timedelta(hours=1)
+        return (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(self.inter.subject)
+                .public_key(csr.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(san, critical=False)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .sign(self.inter_key, hashes.SHA256()))
+
+    @staticmethod
+    def pem(cert):
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    def p7b(self, leaf):
+        return pkcs7.serialize_certificates([self.root, leaf, self.inter], serialization.Encoding.DER)
+
+    def pfx(self, key, leaf, password):
+        return pkcs12.serialize_key_and_certificates(
+            b"mxone", key, leaf, [self.root, self.inter],
+            serialization.BestAvailableEncryption(password.encode()))
