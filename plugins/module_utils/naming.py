@@ -18,7 +18,7 @@ import re
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import NameOID, x509
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _WILDCARD_LABEL = "*"
 
 
@@ -40,7 +40,7 @@ def validate_domain(domain, field="mxone_domain", allow_wildcard=False):
     for position, label in enumerate(labels):
         if allow_wildcard and position == 0 and label == _WILDCARD_LABEL:
             continue
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise MxonePkiError("%r is not a valid DNS name: label %r must be 1-63 letters, "
                                 "digits or inner hyphens" % (domain, label), field=field)
     return name
@@ -48,7 +48,7 @@ def validate_domain(domain, field="mxone_domain", allow_wildcard=False):
 
 def validate_lim_number(value, field="mxone_lim"):
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isdecimal():
             value = int(value.strip())
         else:
             raise MxonePkiError("%r is not an integer LIM number" % (value,), field=field)
