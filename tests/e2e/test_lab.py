@@ -273,6 +273,33 @@ def test_reload_fails_fault(thelab):
     assert st["lab1-lim1"]["tls"] and st["lab1-lim2"]["tls"]
 
 
+def test_mandatory_client_verification(thelab, pki, tmp_path):
+    cafile = tmp_path / "ca.pem"
+    cafile.write_text(pki["root"])
+    client = tmp_path / "client.pem"  # the server bundle doubles as a client certificate
+    client.write_text(pki["key"] + pki["leaf"])
+    r = thelab.ssh("lab1-lim2", "sed -i 's/^TlsClientVerificationMode:.*/TlsClientVerificationMode:"
+                                " mandatory/' /etc/opt/eri_sn/ip_telephony.conf && reload --system",
+                   sim=False)
+    assert r.returncode == 1 and "ca.pem: missing" in r.stderr
+    thelab.commands.append(("lab1-lim2", "reload --system", 1))
+    thelab.ssh("lab1-lim2", "cat > /etc/opt/eri_sn/certs/ca.pem", stdin=pki["root"])
+    assert thelab.ssh("lab1-lim2", "reload --system", sim=True).returncode == 0
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        with socket.create_connection((f"{NET}.1.2", 5061), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=f"lim2.{DOMAIN}") as tls:
+                tls.sendall(b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+                tls.recv(100)
+    ctx.load_cert_chain(str(client))
+    with socket.create_connection((f"{NET}.1.2", 5061), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=f"lim2.{DOMAIN}") as tls:
+            tls.sendall(b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+            assert tls.recv(100).startswith(b"SIP/2.0 200 OK")
+    # lim1 stays at "none": no client certificate needed
+    assert handshake(f"{NET}.1.1", 5061, f"lim1.{DOMAIN}", str(cafile), options=True)[1]
+
+
 def test_down_and_disk_full_faults(thelab):
     lab(thelab.state, "fault", "lab1-lim2", "down")
     st = thelab.status()["lab1-lim2"]
@@ -326,14 +353,9 @@ def test_add_lim(thelab):
     assert f"lab1-lim3: {{ansible_host: {NET}.1.3, mxone_lim: 3}}" in open(thelab.inventory).read()
 
 
-def test_down_leaves_nothing(thelab):
-    state = thelab.state
-    lab(state, "down")
-    assert not os.path.exists(state)
-    assert not os.path.exists(thelab.inventory)
-    with open("/proc/self/mountinfo") as fh:
-        assert state not in fh.read()
-    leftovers = []
+def lab_processes(state):
+    """Live (non-zombie) processes that mention the state dir."""
+    found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as fh:
@@ -346,7 +368,20 @@ def test_down_leaves_nothing(thelab):
         except OSError:
             continue
         if state in cmd or f"MXONE_LAB_DIR={state}" in env:
-            leftovers.append(cmd.replace("\0", " "))
+            found.append(cmd.replace("\0", " "))
+    return found
+
+
+def test_down_leaves_nothing(thelab):
+    state = thelab.state
+    lab(state, "down")
+    assert not os.path.exists(state)
+    assert not os.path.exists(thelab.inventory)
+    with open("/proc/self/mountinfo") as fh:
+        assert state not in fh.read()
+    deadline = time.monotonic() + 5  # ssh clients of the test itself exit on their own
+    while (leftovers := lab_processes(state)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert leftovers == []
     for port in (SSH_PORT, 5061):
         assert port_closed(f"{NET}.1.1", port)
