@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action for mxone.pki.fleet_plan: validate the inventory and return the fleet plan.
+
+It runs inside ansible-playbook on the controller and reads the inventory
+directly (groups and the few variables it needs), so it costs no module
+execution and never copies hostvars, which may hold secrets, anywhere.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
+
+
+def _host_vars(hostvars, host, names):
+    variables = hostvars[host]
+    return dict((name, variables[name]) for name in names if name in variables)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _VALID_ARGS = frozenset(("systems_group", "download_group"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self._task.args
+        systems_group = args.get("systems_group", "mxone_systems")
+        download_group = args.get("download_group", "mxone_download_servers")
+        hostvars = task_vars["hostvars"]
+        inventory = getattr(hostvars, "_inventory", None)
+        if inventory is None:  # pragma: no cover - ansible-core internals changed
+            raise AnsibleActionFail("mxone.pki.fleet_plan cannot read the inventory's group tree")
+        parent = inventory.groups.get(systems_group)
+        system_groups = {}
+        if parent is not None:
+            for child in parent.child_groups:
+                system_groups[child.name] = [host.name for host in child.get_hosts()]
+        download_hosts = [h.name for h in inventory.groups[download_group].get_hosts()] \
+            if download_group in inventory.groups else []
+        needed = {}
+        for hosts in system_groups.values():
+            for host in hosts:
+                needed[host] = _host_vars(hostvars, host, LIM_VARS)
+        for host in download_hosts:
+            needed[host] = _host_vars(hostvars, host, DOWNLOAD_VARS)
+        try:
+            plan = build_plan(system_groups, needed, download_hosts)
+        except FleetError as error:
+            result.update(failed=True, msg=str(error), problems=[
+                dict(where=where, field=field, msg=msg) for where, field, msg in error.problems])
+            return result
+        selected = set(task_vars.get("ansible_play_hosts_all") or [])
+        plan["selected_systems"] = sorted(set(
+            entry["system"] for host, entry in plan["hosts"].items() if host in selected))
+        result.update(changed=False, plan=plan)
+        return result

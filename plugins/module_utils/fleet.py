@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Inventory -> systems -> LIMs -> certificates: the fleet plan, validated once.
+
+``build_plan`` reads the variables of every host of the ``mxone_systems``
+child groups and of ``mxone_download_servers`` and returns a plain dict the
+roles use (which certificate each host gets, each system's leader and
+activation settings). Every problem in the whole inventory is collected and
+raised together, each naming the host (or group) and the variable, before
+any node is touched.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import posixpath
+import re
+
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.naming import (
+    lim_fqdn, lim_names, system_names, validate_domain, validate_ip, validate_lim_number)
+
+CERT_MODES = ("system", "lim", "external")
+MEDIA_ENCRYPTION_TYPES = ("extension", "route", "intermgw")
+RELOAD_SCOPES = ("system", "units")
+TLS_CLIENT_VERIFICATION = ("none", "optional", "mandatory")
+_SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+# Variables read per LIM host (the rest of hostvars is never looked at).
+LIM_VARS = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_ip", "ansible_host", "mxone_extra_dns",
+            "mxone_extra_ips", "mxone_cert_mode", "mxone_encryption", "mxone_tls_client_verification",
+            "mxone_media_encryption_types", "mxone_reload")
+DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url")
+# Settings that act on the whole system: every LIM of it must agree.
+_SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload")
+
+
+class FleetError(MxonePkiError):
+    """Every inventory problem found, one line each."""
+
+    def __init__(self, problems):
+        problems = list(dict.fromkeys(problems))  # a host in two groups must not be reported twice
+        self.problems = problems
+        lines = ["%s: %s: %s" % (where, field, msg) for where, field, msg in problems]
+        super(FleetError, self).__init__("inventory has %d problem(s):\n  %s" % (len(lines), "\n  ".join(lines)))
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _as_bool(value, default):
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("yes", "true", "1", "on"):
+        return True
+    if text in ("no", "false", "0", "off"):
+        return False
+    raise ValueError("%r is not a boolean" % (value,))
+
+
+class _Collector(object):
+    def __init__(self):
+        self.problems = []
+
+    def add(self, where, field, msg):
+        self.problems.append((where, field, msg))
+
+    def check(self, where, field, func, *args):
+        """Run a validator; record its error against ``where``/``field`` and return None."""
+        try:
+            return func(*args)
+        except MxonePkiError as error:
+            self.add(where, field, error.msg)
+        except ValueError as error:
+            self.add(where, field, str(error))
+        return None
+
+
+def _lim_entry(host, hv, problems):
+    if hv.get("mxone_lim") is None:
+        lim = None
+        problems.add(host, "mxone_lim", "is required (the LIM number, 1..n)")
+    else:
+        lim = problems.check(host, "mxone_lim", validate_lim_number, hv.get("mxone_lim"))
+    ip_source = "mxone_lim_ip" if hv.get("mxone_lim_ip") is not None else "ansible_host"
+    ip = problems.check(host, ip_source, validate_ip, hv.get(ip_source, host), ip_source)
+    mode = hv.get("mxone_cert_mode") or "system"
+    if mode not in CERT_MODES:
+        problems.add(host, "mxone_cert_mode", "%r is not one of %s" % (mode, ", ".join(CERT_MODES)))
+    verification = hv.get("mxone_tls_client_verification") or "none"
+    if verification not in TLS_CLIENT_VERIFICATION:
+        problems.add(host, "mxone_tls_client_verification",
+                     "%r is not one of %s" % (verification, ", ".join(TLS_CLIENT_VERIFICATION)))
+    for field in ("mxone_extra_dns", "mxone_extra_ips"):
+        value = hv.get(field)
+        if value is not None and not isinstance(value, (list, tuple)):
+            problems.add(host, field, "must be a list")
+    return dict(host=host, lim=lim, ip=ip, cert_mode=mode, tls_client_verification=verification,
+                extra_dns=_as_list(hv.get("mxone_extra_dns")), extra_ips=_as_list(hv.get("mxone_extra_ips")))
+
+
+def _system_settings(group, hosts, hostvars, problems):
+    """The system-wide settings, taken from the first LIM; the others must agree."""
+    first = hostvars[hosts[0]]
+    for field in _SYSTEM_WIDE:
+        values = set(repr(hostvars[h].get(field)) for h in hosts)
+        if len(values) > 1:
+            odd = [h for h in hosts if repr(hostvars[h].get(field)) != repr(first.get(field))]
+            problems.add(", ".join(odd), field, "differs from %s in system group %s; it is system-wide"
+                         % (hosts[0], group))
+    system_id = first.get("mxone_system")
+    if not system_id:
+        problems.add(group, "mxone_system", "is required on the system group (a fleet-unique id)")
+    elif not _SYSTEM_ID.match(str(system_id)):
+        problems.add(group, "mxone_system", "%r must be letters, digits, '.', '_' or '-'" % (system_id,))
+    domain = problems.check(group, "mxone_domain", validate_domain, first.get("mxone_domain"))
+    encryption = problems.check(group, "mxone_encryption", _as_bool, first.get("mxone_encryption"), True)
+    types = _as_list(first.get("mxone_media_encryption_types") or ["extension"])
+    for kind in types:
+        if kind not in MEDIA_ENCRYPTION_TYPES:
+            problems.add(group, "mxone_media_encryption_types",
+                         "%r is not one of %s" % (kind, ", ".join(MEDIA_ENCRYPTION_TYPES)))
+    reload_scope = first.get("mxone_reload") or "system"
+    if reload_scope not in RELOAD_SCOPES:
+        problems.add(group, "mxone_reload", "%r is not one of %s" % (reload_scope, ", ".join(RELOAD_SCOPES)))
+    return dict(system=str(system_id) if system_id else None, domain=domain, encryption=encryption,
+                media_encryption_types=types, reload=reload_scope)
+
+
+def _certificates(system, lims, problems):
+    """One certificate for the system's shared LIMs, one per 'lim'-mode LIM."""
+    shared = [entry for entry in lims if entry["cert_mode"] != "lim"]
+    modes = set(entry["cert_mode"] for entry in shared)
+    if len(modes) > 1:
+        problems.add(system["group"], "mxone_cert_mode", "mixes %s; LIMs sharing the system certificate "
+                     "must agree (use 'lim' for LIMs with their own)" % " and ".join(sorted(modes)))
+    certificates = []
+    extra_dns = sorted(set(sum((e["extra_dns"] for e in shared), [])))
+    extra_ips = sorted(set(sum((e["extra_ips"] for e in shared), [])))
+    if shared:
+        names = problems.check(system["group"], "mxone_extra_dns", system_names, system["domain"],
+                               [dict(lim=e["lim"], ip=e["ip"]) for e in shared], extra_dns, extra_ips)
+        certificates.append(dict(id=system["system"], system=system["system"], mode=shared[0]["cert_mode"],
+                                 lim=None, hosts=[e["host"] for e in shared], domain=system["domain"],
+                                 lims=[dict(lim=e["lim"], ip=e["ip"]) for e in shared],
+                                 extra_dns=extra_dns, extra_ips=extra_ips,
+                                 names=names.as_dict() if names else None))
+    for entry in lims:
+        if entry["cert_mode"] != "lim":
+            continue
+        names = problems.check(entry["host"], "mxone_extra_dns", lim_names, system["domain"], entry["lim"],
+                               entry["ip"], entry["extra_dns"], entry["extra_ips"])
+        certificates.append(dict(id="%s-lim%d" % (system["system"], entry["lim"]), system=system["system"],
+                                 mode="lim", lim=entry["lim"], hosts=[entry["host"]], domain=system["domain"],
+                                 lims=[dict(lim=entry["lim"], ip=entry["ip"])], extra_dns=entry["extra_dns"],
+                                 extra_ips=entry["extra_ips"], names=names.as_dict() if names else None))
+    return certificates
+
+
+def build_plan(system_groups, hostvars, download_hosts=()):
+    """The fleet plan from the system groups ({group: [hosts]}) and each host's variables.
+
+    ``hostvars`` maps host -> {variable: value} for at least ``LIM_VARS`` /
+    ``DOWNLOAD_VARS``. Raises ``FleetError`` listing every problem.
+    """
+    problems = _Collector()
+    if not system_groups:
+        problems.add("mxone_systems", "children", "no system group: put one group per MX-ONE system under "
+                     "mxone_systems")
+    membership = {}
+    for group, hosts in sorted(system_groups.items()):
+        for host in hosts:
+            membership.setdefault(host, []).append(group)
+    for host, groups in sorted(membership.items()):
+        if len(groups) > 1:
+            problems.add(host, "groups", "is a LIM of %d systems (%s); a LIM belongs to one system"
+                         % (len(groups), ", ".join(groups)))
+    systems, hosts_plan, certificates, seen_ids, seen_domains = {}, {}, [], {}, {}
+    for group, hosts in sorted(system_groups.items()):
+        if not hosts:
+            problems.add(group, "hosts", "system group has no LIM")
+            continue
+        settings = _system_settings(group, hosts, hostvars, problems)
+        settings["group"] = group
+        lims = [_lim_entry(host, hostvars[host], problems) for host in hosts]
+        numbers = {}
+        for entry in lims:
+            if entry["lim"] is not None:
+                numbers.setdefault(entry["lim"], []).append(entry["host"])
+        for number, owners in sorted(numbers.items()):
+            if len(owners) > 1:
+                problems.add(", ".join(owners), "mxone_lim", "LIM number %d is used by %d hosts of system group %s"
+                             % (number, len(owners), group))
+        system_id = settings["system"]
+        if system_id in seen_ids:
+            problems.add(group, "mxone_system", "%r is also the id of group %s; ids are fleet-unique"
+                         % (system_id, seen_ids[system_id]))
+        seen_ids.setdefault(system_id, group)
+        if settings["domain"] in seen_domains:
+            problems.add(group, "mxone_domain", "%r is also the domain of group %s"
+                         % (settings["domain"], seen_domains[settings["domain"]]))
+        seen_domains.setdefault(settings["domain"], group)
+        if problems.problems:
+            continue  # names would only repeat the errors above
+        lims.sort(key=lambda e: e["lim"])
+        system_certs = _certificates(settings, lims, problems)
+        certificates.extend(system_certs)
+        settings.update(leader=lims[0]["host"], hosts=[e["host"] for e in lims],
+                        certificates=[c["id"] for c in system_certs])
+        systems[system_id] = settings
+        for entry in lims:
+            cert_id = next(c["id"] for c in system_certs if entry["host"] in c["hosts"])
+            hosts_plan[entry["host"]] = dict(system=system_id, lim=entry["lim"], ip=entry["ip"],
+                                             fqdn=lim_fqdn(entry["lim"], settings["domain"]), certificate=cert_id,
+                                             tls_client_verification=entry["tls_client_verification"])
+    downloads = {}
+    for host in download_hosts:
+        hv = hostvars[host]
+        directory = hv.get("mxone_download_dir")
+        if not directory:
+            problems.add(host, "mxone_download_dir", "is required on a download server")
+        elif not posixpath.isabs(str(directory)):
+            problems.add(host, "mxone_download_dir", "%r must be an absolute path" % (directory,))
+        downloads[host] = dict(dir=directory, url=hv.get("mxone_download_url"))
+    if problems.problems:
+        raise FleetError(problems.problems)
+    return dict(systems=systems, hosts=hosts_plan, certificates=certificates, download_servers=downloads)

@@ -1,0 +1,88 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: fleet_plan
+short_description: Validate the MX-ONE inventory and return the fleet plan
+version_added: 0.1.0
+description:
+  - Reads the inventory on the controller; every child group of O(systems_group) is one MX-ONE system, every
+    host of O(download_group) a phone download server.
+  - Validates the whole inventory at once, before any node is touched, and fails listing every problem with
+    the host (or group) and the variable; a missing, duplicate or non-integer C(mxone_lim), a C(mxone_lim_ip)
+    (or C(ansible_host)) that is not an IP, an invalid or one-label C(mxone_domain), a LIM in two systems,
+    a system group without LIMs, a missing C(mxone_system), unknown C(mxone_cert_mode),
+    C(mxone_media_encryption_types), C(mxone_reload) or C(mxone_tls_client_verification) values, system-wide
+    settings that differ between LIMs of one system, a download server without C(mxone_download_dir).
+  - Returns the plan the roles of this collection work from; systems, their leader (lowest LIM), the
+    certificates to issue (one per system, or per LIM with C(mxone_cert_mode=lim)) and which host gets which.
+  - This is an action plugin; it runs inside ansible-playbook and needs no connection.
+author:
+  - mxone.pki contributors
+extends_documentation_fragment:
+  - mxone.pki.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  systems_group:
+    description: The group whose child groups are the MX-ONE systems.
+    type: str
+    default: mxone_systems
+  download_group:
+    description: The group of phone download servers.
+    type: str
+    default: mxone_download_servers
+seealso:
+  - module: mxone.pki.server_cert
+"""
+
+EXAMPLES = r"""
+- name: Validate the inventory and plan the rollout
+  mxone.pki.fleet_plan:
+  run_once: true
+  register: plan
+
+- name: Show the systems
+  ansible.builtin.debug:
+    msg: "{{ plan.plan.systems | dict2items | map(attribute='key') | list }}"
+"""
+
+RETURN = r"""
+plan:
+  description: The fleet plan.
+  returned: success
+  type: dict
+  contains:
+    systems:
+      description: By system id; domain, group, leader, hosts, certificates, encryption, media_encryption_types, reload.
+      type: dict
+    hosts:
+      description: By LIM host; system, lim, ip, fqdn, certificate (its id), tls_client_verification.
+      type: dict
+    certificates:
+      description: Certificates to keep; id, system, mode, lim, hosts, domain, lims, extra_dns, extra_ips, names.
+      type: list
+      elements: dict
+    download_servers:
+      description: By host; dir, url.
+      type: dict
+    selected_systems:
+      description: Systems with at least one host in this play (after C(--limit)).
+      type: list
+      elements: str
+problems:
+  description: Every inventory problem, when validation failed; where (host or group), field, msg.
+  returned: failure
+  type: list
+  elements: dict
+"""
