@@ -25,6 +25,15 @@ def san_extension(names):
     return x509.SubjectAlternativeName(general)
 
 
+def authority_key_identifier(ca_cert):
+    """AKI pointing at the CA's own SKI (a CA made elsewhere may not use SHA-1 of its key)."""
+    try:
+        ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
 def issue_server_certificate(ca, public_key, names, now, validity_days=DEFAULT_VALIDITY_DAYS,
                              digest=DEFAULT_DIGEST, subject=None):
     """Sign a TLS server certificate (also usable as client, for mutual TLS routes).
@@ -52,7 +61,7 @@ def issue_server_certificate(ca, public_key, names, now, validity_days=DEFAULT_V
                        critical=False)
         .add_extension(san_extension(names), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.cert.public_key()), critical=False)
+        .add_extension(authority_key_identifier(ca.cert), critical=False)
     )
     return builder.sign(ca.key, hash_algorithm(digest))
 
