@@ -19,7 +19,7 @@ MINIMAL_CRYPTOGRAPHY_VERSION = "41.0.0"
 try:
     import cryptography
     from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
@@ -32,6 +32,9 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import tes
     ExtendedKeyUsageOID = NameOID = None
 
     class InvalidSignature(Exception):
+        pass
+
+    class UnsupportedAlgorithm(Exception):
         pass
 else:
     HAS_CRYPTOGRAPHY = True

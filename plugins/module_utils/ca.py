@@ -19,7 +19,7 @@ from ansible_collections.mxone.pki.plugins.module_utils._crypto import NameOID, 
 from ansible_collections.mxone.pki.plugins.module_utils.certs import is_ca, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.keys import (
-    DEFAULT_DIGEST, generate_private_key, hash_algorithm, key_fits_certificate, load_private_key)
+    DEFAULT_DIGEST, generate_private_key, key_fits_certificate, load_private_key, sign)
 
 DEFAULT_CA_COMMON_NAME = "MXOneEnterpriseCA"
 # Ten years: long enough that the phones' trust store (ca.pem on the
@@ -61,7 +61,7 @@ def sign_ca_certificate(key, subject, now, validity_days=DEFAULT_CA_VALIDITY_DAY
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
     )
-    return builder.sign(key, hash_algorithm(digest))
+    return sign(builder, key, digest, "CA certificate")
 
 
 def create_ca(now, common_name=DEFAULT_CA_COMMON_NAME, key_type="rsa2048",

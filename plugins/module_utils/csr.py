@@ -14,7 +14,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.ca import build_name
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.issue import san_extension
 from ansible_collections.mxone.pki.plugins.module_utils.keys import (
-    DEFAULT_DIGEST, hash_algorithm, public_key_der, public_key_fingerprint)
+    DEFAULT_DIGEST, public_key_der, public_key_fingerprint, sign)
 from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
 
 SUBJECT_FIELDS = ("country", "state", "locality", "organization", "organizational_unit")
@@ -45,7 +45,7 @@ def build_csr(key, names, subject=None, digest=DEFAULT_DIGEST):
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                        critical=False)
     )
-    return builder.sign(key, hash_algorithm(digest)), subject_warnings(subject)
+    return sign(builder, key, digest, "CSR"), subject_warnings(subject)
 
 
 def load_csr(data):

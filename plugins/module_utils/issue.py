@@ -12,7 +12,7 @@ import ipaddress
 
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import ExtendedKeyUsageOID, ec, x509
 from ansible_collections.mxone.pki.plugins.module_utils.ca import CLOCK_SKEW, build_name
-from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, generate_private_key, hash_algorithm
+from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, generate_private_key, sign
 from ansible_collections.mxone.pki.plugins.module_utils.renewal import Wanted, decide
 
 # What the vendor's certificate tool gives a server certificate.
@@ -63,7 +63,7 @@ def issue_server_certificate(ca, public_key, names, now, validity_days=DEFAULT_V
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(authority_key_identifier(ca.cert), critical=False)
     )
-    return builder.sign(ca.key, hash_algorithm(digest))
+    return sign(builder, ca.key, digest, "server certificate")
 
 
 def renew_or_keep(ca, names, existing, now, key_type="rsa2048", renew_before=30, force=False,

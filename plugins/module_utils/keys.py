@@ -11,7 +11,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.mxone.pki.plugins.module_utils._crypto import ec, hashes, rsa, serialization
+from ansible_collections.mxone.pki.plugins.module_utils._crypto import (
+    UnsupportedAlgorithm, cryptography, ec, hashes, rsa, serialization)
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 
 # key_type option value -> (family, size or curve name)
@@ -33,6 +34,15 @@ def hash_algorithm(digest):
     if digest not in DIGESTS:
         raise MxonePkiError("unknown digest %r; choose one of %s" % (digest, ", ".join(DIGESTS)), field="digest")
     return getattr(hashes, digest.upper())()
+
+
+def sign(builder, key, digest, what="certificate"):
+    """``builder.sign`` with ``digest``; a digest the library refuses is an error naming ``digest``."""
+    try:
+        return builder.sign(key, hash_algorithm(digest))
+    except UnsupportedAlgorithm:
+        raise MxonePkiError("cryptography %s refuses to sign a %s with %s; choose sha256 or stronger"
+                            % (cryptography.__version__, what, digest), field="digest")
 
 
 def generate_private_key(key_type=DEFAULT_KEY_TYPE):
