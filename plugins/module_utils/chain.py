@@ -46,8 +46,15 @@ def order_chain(leaf, certs, source="chain"):
 
 
 def find_leaf(certs, source="certificates"):
-    """The one certificate that is not a CA and signed no other: the server certificate."""
-    candidates = [c for c in certs if not is_ca(c) and not any(signed_by(o, c) for o in certs if o is not c)]
+    """The one certificate that is not a CA and signed no other: the server certificate.
+
+    Copies of one certificate count once (a leaf file given beside a "fullchain" file).
+    """
+    unique = []
+    for cert in certs:
+        if cert not in unique:
+            unique.append(cert)
+    candidates = [c for c in unique if not is_ca(c) and not any(signed_by(o, c) for o in unique if o != c)]
     if len(candidates) != 1:
         what = "no server (non-CA) certificate" if not candidates else "%d server certificates" % len(candidates)
         raise MxonePkiError("%s holds %s; expected exactly one" % (source, what), file=source)
