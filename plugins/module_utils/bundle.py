@@ -36,6 +36,17 @@ def build_sn_bundle(key, leaf, chain):
         raise MxonePkiError("the private key does not fit the server certificate")
     if any(key_fits_certificate(key, ca) for ca in chain):
         raise MxonePkiError("refusing to put a CA's private key into %s" % SN_BUNDLE_NAME)
+    if is_ca(leaf):
+        raise MxonePkiError("refusing to build %s: %r is a CA certificate, not a server certificate (its key "
+                            "would be a CA key)" % (SN_BUNDLE_NAME, common_name(leaf.subject)))
+    for child, parent in zip([leaf] + list(chain), chain):
+        if not signed_by(child, parent):
+            raise MxonePkiError("refusing to build %s: %r did not sign %r; the chain must go from the server "
+                                "certificate up, closest first (chain.order_chain)"
+                                % (SN_BUNDLE_NAME, common_name(parent.subject), common_name(child.subject)))
+    if not chain or not (is_self_issued(chain[-1]) and signed_by(chain[-1], chain[-1])):
+        raise MxonePkiError("refusing to build %s: the last certificate must be the self-signed root CA"
+                            % SN_BUNDLE_NAME)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return key_pem + b"".join(dump_certificate(c) for c in [leaf] + list(chain))
