@@ -26,7 +26,7 @@ def _host_vars(hostvars, host, names):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("systems_group", "download_group"))
+    _VALID_ARGS = frozenset(("systems_group", "download_group", "pki_dir"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -51,7 +51,7 @@ class ActionModule(ActionBase):
         for host in download_hosts:
             needed[host] = _host_vars(hostvars, host, DOWNLOAD_VARS)
         try:
-            plan = build_plan(system_groups, needed, download_hosts)
+            plan = build_plan(system_groups, needed, download_hosts, pki_dir=args.get("pki_dir") or "pki")
         except FleetError as error:
             result.update(failed=True, msg=str(error), problems=[
                 dict(where=where, field=field, msg=msg) for where, field, msg in error.problems])

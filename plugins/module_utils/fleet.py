@@ -165,7 +165,21 @@ def _certificates(system, lims, problems):
     return certificates
 
 
-def build_plan(system_groups, hostvars, download_hosts=()):
+def ca_paths(pki_dir):
+    """Where the enterprise CA lives in the controller's PKI store."""
+    return dict(cert=posixpath.join(pki_dir, "ca", "ca.pem"), key=posixpath.join(pki_dir, "ca", "ca.key"))
+
+
+def certificate_paths(pki_dir, cert_id, mode):
+    """Where one certificate lives in the PKI store; the chain is the CA's unless a customer PKI signed it."""
+    directory = posixpath.join(pki_dir, "certs", cert_id)
+    chain = posixpath.join(directory, "chain.pem") if mode == "external" else ca_paths(pki_dir)["cert"]
+    return dict(dir=directory, cert=posixpath.join(directory, "server.pem"),
+                key=posixpath.join(directory, "server.key"), chain=chain,
+                csr=posixpath.join(directory, "server.csr"))
+
+
+def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
     """The fleet plan from the system groups ({group: [hosts]}) and each host's variables.
 
     ``hostvars`` maps host -> {variable: value} for at least ``LIM_VARS`` /
@@ -232,4 +246,7 @@ def build_plan(system_groups, hostvars, download_hosts=()):
         downloads[host] = dict(dir=directory, url=hv.get("mxone_download_url"))
     if problems.problems:
         raise FleetError(problems.problems)
-    return dict(systems=systems, hosts=hosts_plan, certificates=certificates, download_servers=downloads)
+    for cert in certificates:
+        cert["paths"] = certificate_paths(pki_dir, cert["id"], cert["mode"])
+    return dict(systems=systems, hosts=hosts_plan, certificates=dict((c["id"], c) for c in certificates),
+                download_servers=downloads, ca=ca_paths(pki_dir), pki_dir=pki_dir)

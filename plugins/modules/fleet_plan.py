@@ -42,6 +42,12 @@ options:
     description: The group of phone download servers.
     type: str
     default: mxone_download_servers
+  pki_dir:
+    description:
+      - The controller's PKI store; the plan gives each certificate its paths there (C(ca/ca.pem), C(ca/ca.key),
+        C(certs/<id>/server.pem), C(server.key), C(server.csr), C(chain.pem)).
+    type: path
+    default: pki
 seealso:
   - module: mxone.pki.server_cert
 """
@@ -70,9 +76,11 @@ plan:
       description: By LIM host; system, lim, ip, fqdn, certificate (its id), tls_client_verification.
       type: dict
     certificates:
-      description: Certificates to keep; id, system, mode, lim, hosts, domain, lims, extra_dns, extra_ips, names.
-      type: list
-      elements: dict
+      description: Certificates to keep, by id; system, mode, lim, hosts, domain, lims, extra_dns, extra_ips, names, paths.
+      type: dict
+    ca:
+      description: Paths of the enterprise CA certificate and key.
+      type: dict
     download_servers:
       description: By host; dir, url.
       type: dict

@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters the roles use to turn per-host results into per-system decisions."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def activation_hosts(plan, hostvars, play_hosts, result_var="__mxone_deliver_result"):
+    live = set(play_hosts)
+    chosen = {}
+    for system_id, system in plan["systems"].items():
+        for host in system["hosts"]:  # sorted by LIM number in the plan
+            if host not in live:
+                continue
+            result = hostvars[host].get(result_var) or {}
+            if result.get("changed"):
+                chosen[system_id] = host
+                break
+    return chosen
+
+
+def verify_endpoints(plan, play_hosts_all, ports=(5061,)):
+    """TLS endpoints of the selected systems' LIMs, grouped by the CA chain to check them against."""
+    groups = {}
+    everyone = set(play_hosts_all)
+    for host, lim in sorted(plan["hosts"].items()):
+        if lim["system"] not in plan.get("selected_systems", []) or host not in everyone:
+            continue
+        chain = plan["certificates"][lim["certificate"]]["paths"]["chain"]
+        for port in ports:
+            groups.setdefault(chain, []).append(dict(name=host, address=lim["ip"], port=int(port),
+                                                     server_name=lim["fqdn"], system=lim["system"]))
+    return groups
+
+
+def _commands(hostvars, host):
+    """The activation commands a host ran (or tried), in order, with their exit codes."""
+    ran = []
+    if host is None:
+        return ran
+    variables = hostvars[host]
+    for name in ("__mxone_activate_media", "__mxone_activate_backup", "__mxone_activate_reload"):
+        result = variables.get(name) or {}
+        for item in result.get("results", [result]):
+            if item.get("cmd") and not item.get("skipped"):
+                ran.append(dict(command=" ".join(item["cmd"]), rc=item.get("rc")))
+    return ran
+
+
+def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=None, verify_results=None):
+    """Per selected system: what changed and why, the commands run, the TLS result."""
+    issued = dict((r["item"]["key"], r) for r in (issue_results or []) if "item" in r)
+    probes = {}
+    for group in verify_results or []:
+        for probe in group.get("results", []):
+            probes.setdefault(probe.get("name"), []).append(probe)
+    live, everyone = set(play_hosts), set(play_hosts_all)
+    summary = []
+    for system_id in plan.get("selected_systems", []):
+        system = plan["systems"][system_id]
+        hosts = [h for h in system["hosts"] if h in everyone]
+        certificates = []
+        for cert_id in system["certificates"]:
+            result = issued.get(cert_id, {})
+            certificates.append(dict(id=cert_id, changed=bool(result.get("changed")), reason=result.get("reason"),
+                                     detail=result.get("detail") or result.get("msg")))
+        delivered = [h for h in hosts if (hostvars[h].get("__mxone_deliver_result") or {}).get("changed")]
+        failed = [h for h in hosts if h not in live]
+        runner = next((h for h in hosts if hostvars[h].get("__mxone_activation_hosts", {}).get(system_id) == h),
+                      None)
+        tls = [p for h in hosts for p in probes.get(h, [])]
+        summary.append(dict(
+            system=system_id, changed=bool(delivered) or any(c["changed"] for c in certificates),
+            certificates=certificates, nodes_changed=delivered, nodes_failed=failed,
+            commands=_commands(hostvars, runner), activation_host=runner,
+            tls_ok=sum(1 for p in tls if p.get("ok")), tls_checked=len(tls),
+            tls_errors=["%s: %s" % (p.get("name"), p.get("error")) for p in tls if not p.get("ok")]))
+    return summary
+
+
+def summary_lines(summary):
+    """The summary as short lines for a person."""
+    lines = []
+    for entry in summary:
+        why = "; ".join("%s %s" % (c["id"], ("%s (%s)" % (c["reason"], c["detail"])) if c["changed"] else "kept")
+                        for c in entry["certificates"])
+        commands = ", ".join("%s%s" % (c["command"], "" if c["rc"] == 0 else " [exit %s]" % c["rc"])
+                             for c in entry["commands"]) or "none"
+        tls = "%d/%d ok" % (entry["tls_ok"], entry["tls_checked"]) if entry["tls_checked"] else "not checked"
+        state = "CHANGED" if entry["changed"] else "unchanged"
+        if entry["nodes_failed"]:
+            state = "FAILED on %s" % ", ".join(entry["nodes_failed"])
+        lines.append("%s: %s | certificate: %s | nodes updated: %d | commands: %s | TLS %s%s" % (
+            entry["system"], state, why, len(entry["nodes_changed"]), commands, tls,
+            (" (" + "; ".join(entry["tls_errors"]) + ")") if entry["tls_errors"] else ""))
+    return lines
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"activation_hosts": activation_hosts, "rollout_summary": rollout_summary,
+                "summary_lines": summary_lines, "verify_endpoints": verify_endpoints}

@@ -1,0 +1,118 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: deliver
+short_description: Install eri_sn_cert.pem and ca.pem on an MX-ONE service node (or ca.pem on a download server)
+version_added: 0.1.0
+description:
+  - Builds C(eri_sn_cert.pem) (private key, server certificate, intermediates closest first, root) in memory on
+    the controller from the PKI store, checks it as the node would, and installs it with C(ca.pem) on the node
+    in one SSH round trip.
+  - The files travel on the SSH channel's standard input (not the command line) to a POSIX sh script on the
+    node; nodes need coreutils only, no Python.
+  - Each file is unpacked beside its target, its SHA-256 checked, and renamed into place; a reader never sees a
+    partial file. Nothing is installed if any file cannot be unpacked (for example a full disk).
+  - A file whose content and mode already match is left alone. A file that is replaced is first copied to
+    C(<name>.previous), the bundle to roll back to.
+  - This is an action plugin; it honours C(become).
+author:
+  - mxone.pki contributors
+extends_documentation_fragment:
+  - mxone.pki.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  certificate:
+    description: The node's certificate in the controller's PKI store. Omit it for a download server (C(ca.pem) only).
+    type: dict
+    suboptions:
+      cert_path:
+        description: Server certificate (PEM).
+        type: path
+        required: true
+      key_path:
+        description: Its private key (PEM, possibly encrypted).
+        type: path
+        required: true
+      key_passphrase:
+        description: Passphrase of the key.
+        type: str
+      chain_path:
+        description: CA chain, closest to the server certificate first; defaults to O(ca_path).
+        type: path
+  ca_path:
+    description: The CA file on the controller that becomes C(ca.pem) on the node.
+    type: path
+    required: true
+  dest_dir:
+    description: Directory on the node.
+    type: str
+    default: /etc/opt/eri_sn/certs
+  bundle_name:
+    description: File name of the bundle.
+    type: str
+    default: eri_sn_cert.pem
+  ca_name:
+    description: File name of the CA file.
+    type: str
+    default: ca.pem
+  pending_certificate:
+    description:
+      - Check mode only; the certificate will be (re)issued before delivery (the issuing step said so in this
+        check run), so report the bundle as changing (V(would-reissue)) instead of comparing the old one.
+    type: bool
+    default: false
+  pending_ca:
+    description: Check mode only; the CA does not exist yet, so every file would change.
+    type: bool
+    default: false
+notes:
+  - C(eri_sn_cert.pem) is written with mode C(0600), C(ca.pem) with C(0644).
+seealso:
+  - module: mxone.pki.server_cert
+"""
+
+EXAMPLES = r"""
+- name: Install the system's bundle and CA file on every LIM
+  mxone.pki.deliver:
+    certificate:
+      cert_path: pki/systems/sthlm/server.pem
+      key_path: pki/systems/sthlm/server.key
+      key_passphrase: "{{ mxone_ca_passphrase }}"
+    ca_path: pki/ca/ca.pem
+  notify: mxone certificates changed
+
+- name: Put ca.pem where phones fetch it
+  mxone.pki.deliver:
+    ca_path: pki/ca/ca.pem
+    dest_dir: "{{ mxone_download_dir }}"
+"""
+
+RETURN = r"""
+files:
+  description: Status of each file on the node; V(unchanged), V(missing), V(content), V(mode) (prefixed V(would-) in check mode), V(would-reissue).
+  returned: always
+  type: dict
+  sample: {/etc/opt/eri_sn/certs/eri_sn_cert.pem: content, /etc/opt/eri_sn/certs/ca.pem: unchanged}
+reason:
+  description: Why the node changed, per file, or null.
+  returned: always
+  type: str
+  sample: eri_sn_cert.pem content
+previous:
+  description: Copies of the replaced files, to roll back to.
+  returned: success
+  type: list
+  elements: str
+"""
