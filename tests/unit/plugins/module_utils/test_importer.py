@@ -1,0 +1,255 @@
+"""importer: PEM, PKCS#7 and PKCS#12 from a customer's CA -> (key, leaf, ordered chain), or a refusal."""
+
+import itertools
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from _fixtures import DAY, NOW, der_cert, pem_cert, pem_key, public_der, run_together
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.importer import (
+    guess_format, import_signed, read_certificates)
+
+PFX_PASSWORD = "pfx-secret"
+
+
+def p7(certs, encoding=serialization.Encoding.DER):
+    return pkcs7.serialize_certificates(list(certs), encoding)
+
+
+def pfx(key, cert, cas, password=PFX_PASSWORD):
+    encryption = (serialization.BestAvailableEncryption(password.encode()) if password
+                  else serialization.NoEncryption())
+    return pkcs12.serialize_key_and_certificates(b"lim", key, cert, list(cas), encryption)
+
+
+def assert_imported(imported, pki, repaired=False):
+    assert imported.leaf == pki.leaf.cert
+    assert imported.chain == pki.chain
+    assert public_der(imported.key) == public_der(pki.leaf.key)
+    assert imported.repaired is repaired
+
+
+# ------------------------------------------------------------------- PEM
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["root", "int1", "int2"])),
+                         ids=lambda order: "-".join(order))
+def test_pem_leaf_and_ca_file_in_any_order(pki, order):
+    ca_data = b"".join(pem_cert(getattr(pki, n).cert) for n in order)
+    imported = import_signed(pki.leaf.pem, "lim.crt", NOW, ca_data=ca_data, ca_source="ca.crt", key=pki.leaf.key)
+    assert_imported(imported, pki)
+
+
+@pytest.mark.parametrize("main, ca", [
+    (["root", "leaf", "int1", "int2"], None),           # everything in one file
+    (["leaf"], ["leaf", "int2", "int1", "root"]),       # leaf file + a "fullchain" file
+    (["int1", "leaf"], ["root", "int2"]),
+])
+def test_pem_files_split_any_way(pki, main, ca):
+    main_data = b"".join(pem_cert(getattr(pki, n).cert) for n in main)
+    ca_data = b"".join(pem_cert(getattr(pki, n).cert) for n in ca) if ca else None
+    imported = import_signed(main_data, "lim.pem", NOW, ca_data=ca_data, ca_source="ca.pem", key=pki.leaf.key)
+    assert_imported(imported, pki)
+
+
+def test_der_leaf_with_pem_ca(pki):
+    imported = import_signed(der_cert(pki.leaf.cert), "lim.cer", NOW,
+                             ca_data=b"".join(pem_cert(c) for c in pki.chain), ca_source="ca.pem", key=pki.leaf.key)
+    assert_imported(imported, pki)
+
+
+@pytest.mark.parametrize("where", ["main", "ca", "both"])
+def test_pem_with_run_together_markers_is_repaired(pki, where):
+    main_data, ca_data = pki.leaf.pem, b"".join(pem_cert(c) for c in (pki.root.cert, pki.int2.cert, pki.int1.cert))
+    if where in ("main", "both"):
+        main_data = run_together(main_data)
+    if where in ("ca", "both"):
+        ca_data = run_together(ca_data)
+    imported = import_signed(main_data, "lim.pem", NOW, ca_data=ca_data, ca_source="ca.pem", key=pki.leaf.key)
+    assert_imported(imported, pki, repaired=True)
+
+
+# ----------------------------------------------------------------- PKCS#7
+
+
+@pytest.mark.parametrize("encoding, source", [
+    (serialization.Encoding.DER, "signed.p7b"),
+    (serialization.Encoding.DER, "signed.bin"),       # found by content
+    (serialization.Encoding.PEM, "signed.p7b"),
+    (serialization.Encoding.PEM, "signed.txt"),       # -----BEGIN PKCS7-----
+], ids=["der-p7b", "der-by-content", "pem-p7b", "pem-by-content"])
+def test_pkcs7(pki, encoding, source):
+    data = p7([pki.root.cert, pki.leaf.cert, pki.int1.cert, pki.int2.cert], encoding)
+    imported = import_signed(data, source, NOW, key=pki.leaf.key)
+    assert_imported(imported, pki)
+
+
+def test_pkcs7_with_separate_ca_file(pki):
+    imported = import_signed(p7([pki.leaf.cert, pki.int2.cert]), "lim.p7b", NOW,
+                             ca_data=p7([pki.root.cert, pki.int1.cert]), ca_source="ca.p7b", key=pki.leaf.key)
+    assert_imported(imported, pki)
+
+
+# ---------------------------------------------------------------- PKCS#12
+
+
+@pytest.mark.parametrize("source, fmt, cas", [
+    ("lim.pfx", "auto", ["root", "int1", "int2"]),
+    ("lim.p12", "auto", ["int2", "root", "int1"]),
+    ("lim.bin", "auto", ["int1", "int2", "root"]),     # found by content
+    ("lim.pem", "pkcs12", ["root", "int2", "int1"]),   # format given
+])
+def test_pkcs12(pki, source, fmt, cas):
+    data = pfx(pki.leaf.key, pki.leaf.cert, [getattr(pki, n).cert for n in cas])
+    imported = import_signed(data, source, NOW, password=PFX_PASSWORD, fmt=fmt)
+    assert_imported(imported, pki)
+
+
+def test_pkcs12_password_as_bytes_and_chain_in_ca_file(pki):
+    data = pfx(pki.leaf.key, pki.leaf.cert, [pki.int2.cert])
+    imported = import_signed(data, "lim.pfx", NOW, password=PFX_PASSWORD.encode(),
+                             ca_data=pem_cert(pki.root.cert) + pem_cert(pki.int1.cert), ca_source="ca.pem")
+    assert_imported(imported, pki)
+
+
+def test_pkcs12_without_password(pki):
+    data = pfx(pki.leaf.key, pki.leaf.cert, pki.chain, password=None)
+    assert_imported(import_signed(data, "lim.pfx", NOW), pki)
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def _refusals(pki):
+    chain_pem = b"".join(pem_cert(c) for c in pki.chain)
+    good_pfx = pfx(pki.leaf.key, pki.leaf.cert, pki.chain)
+    return [
+        # (id, kwargs for import_signed, file, field, words)
+        ("pfx-wrong-password", dict(main_data=good_pfx, main_source="lim.pfx", password="wrong"),
+         "lim.pfx", "password", "lim.pfx: wrong password"),
+        ("pfx-no-password", dict(main_data=good_pfx, main_source="lim.pfx"),
+         "lim.pfx", "password", "lim.pfx: wrong password"),
+        ("pfx-no-key", dict(main_data=pkcs12.serialize_key_and_certificates(
+            b"x", None, pki.leaf.cert, pki.chain, serialization.NoEncryption()), main_source="lim.pfx"),
+         "lim.pfx", None, "lim.pfx holds no private key"),
+        ("p7b-only-ca-certs", dict(main_data=p7(pki.chain), main_source="ca.p7b", key=pki.leaf.key),
+         "ca.p7b", None, "ca.p7b holds no server (non-CA) certificate"),
+        ("p7b-two-leaves", dict(main_data=p7([pki.leaf.cert, pki.leaf_root.cert] + pki.chain), main_source="x.p7b",
+                                key=pki.leaf.key),
+         "x.p7b", None, "x.p7b holds 2 server certificates"),
+        ("key-does-not-fit", dict(main_data=pki.leaf.pem, main_source="lim.pem", ca_data=chain_pem,
+                                  ca_source="ca.pem", key=pki.leaf_root.key),
+         "lim.pem", None, "lim.pem: '*.mx.corp.net' does not fit the kept CSR key"),
+        ("pfx-key-does-not-fit", dict(main_data=pkcs12.serialize_key_and_certificates(  # key bag + loose certs
+            b"x", pki.leaf_root.key, None, [pki.leaf.cert] + pki.chain, serialization.NoEncryption()),
+            main_source="lim.pfx"),
+         "lim.pfx", None, "lim.pfx: '*.mx.corp.net' does not fit lim.pfx"),
+        ("no-key", dict(main_data=pki.leaf.pem, main_source="lim.pem", ca_data=chain_pem, ca_source="ca.pem"),
+         "lim.pem", None, "lim.pem: no private key for '*.mx.corp.net'"),
+        ("chain-does-not-link", dict(main_data=pki.leaf.pem, main_source="lim.pem", key=pki.leaf.key,
+                                     ca_data=pem_cert(pki.int1.cert) + pem_cert(pki.root.cert), ca_source="ca.pem"),
+         "lim.pem + ca.pem", None, "lim.pem + ca.pem does not link: no certificate in it signed '*.mx.corp.net'"),
+        ("foreign-ca-extra", dict(main_data=pki.leaf.pem, main_source="lim.pem", key=pki.leaf.key,
+                                  ca_data=chain_pem + pem_cert(pki.foreign_root.cert), ca_source="ca.pem"),
+         "lim.pem + ca.pem", None, "holds 'Foreign Root CA', which is not on the path"),
+        ("expired-leaf", dict(main_data=pki.expired_leaf.pem, main_source="lim.pem", key=pki.leaf_root.key,
+                              ca_data=pem_cert(pki.root.cert), ca_source="ca.pem"),
+         "lim.pem", None, "lim.pem + ca.pem: '*.mx.corp.net' is expired on"),
+        ("not-yet-valid-leaf", dict(main_data=pki.future_leaf.pem, main_source="lim.pem", key=pki.leaf_root.key,
+                                    ca_data=pem_cert(pki.root.cert), ca_source="ca.pem"),
+         "lim.pem", None, "lim.pem + ca.pem: '*.mx.corp.net' is not yet valid"),
+        ("key-in-cert-file", dict(main_data=pem_key(pki.leaf.key) + pki.leaf.pem, main_source="lim.pem",
+                                  key=pki.leaf.key),
+         "lim.pem", None, "lim.pem: block 1 (PRIVATE KEY): a private key in a certificate file"),
+        ("pfx-as-ca-file", dict(main_data=pki.leaf.pem, main_source="lim.pem", key=pki.leaf.key,
+                                ca_data=good_pfx, ca_source="chain.pfx"),
+         "chain.pfx", None, "chain.pfx: format pkcs12 holds a private key"),
+        ("garbage-p7b", dict(main_data=b"\x30\x03\x02\x01\x00", main_source="x.p7b", key=pki.leaf.key),
+         "x.p7b", None, "x.p7b is not a readable PKCS#7 file"),
+        ("garbage-der-as-pem", dict(main_data=b"\x30\x03\x02\x01\x00", main_source="x.crt", fmt="pem"),
+         "x.crt", None, "x.crt is neither PEM nor a DER certificate"),
+        ("pem-without-certificate", dict(main_data=b"nothing here\n", main_source="x.crt", fmt="pem"),
+         "x.crt", None, "x.crt is neither PEM nor a DER certificate"),
+        ("pem-crl-only", dict(main_data=b"-----BEGIN X509 CRL-----\nTUlJQg==\n-----END X509 CRL-----\n",
+                              main_source="x.crt"),
+         "x.crt", None, "x.crt holds no certificate"),
+        ("unknown-format", dict(main_data=pki.leaf.pem, main_source="lim.pem", fmt="jks"),
+         None, "format", "unknown format 'jks'"),
+    ]
+
+
+REFUSAL_IDS = ["pfx-wrong-password", "pfx-no-password", "pfx-no-key", "p7b-only-ca-certs", "p7b-two-leaves",
+               "key-does-not-fit", "pfx-key-does-not-fit", "no-key", "chain-does-not-link", "foreign-ca-extra",
+               "expired-leaf", "not-yet-valid-leaf", "key-in-cert-file", "pfx-as-ca-file", "garbage-p7b",
+               "garbage-der-as-pem", "pem-without-certificate", "pem-crl-only", "unknown-format"]
+
+
+@pytest.mark.parametrize("case_id", REFUSAL_IDS)
+def test_refusals_name_file_and_field(pki, case_id):
+    cases = dict((case[0], case[1:]) for case in _refusals(pki))
+    assert sorted(cases) == sorted(REFUSAL_IDS)
+    kwargs, file, field, words = cases[case_id]
+    with pytest.raises(MxonePkiError) as info:
+        import_signed(now=NOW, **kwargs)
+    assert info.value.file == file
+    assert info.value.field == field
+    assert words in info.value.msg
+    assert PFX_PASSWORD not in str(info.value)
+
+
+@pytest.mark.parametrize("now, words", [(NOW + 365 * DAY, "is expired"), (NOW - 2 * DAY, "is not yet valid")])
+def test_leaf_out_of_dates_at_other_times(pki, now, words):
+    with pytest.raises(MxonePkiError) as info:
+        import_signed(pki.leaf.pem, "lim.pem", now, ca_data=b"".join(pem_cert(c) for c in pki.chain),
+                      ca_source="ca.pem", key=pki.leaf.key)
+    assert words in info.value.msg and info.value.file == "lim.pem"
+
+
+def test_expired_intermediate_is_refused(factory, pki):
+    old_int = factory.ca("Old Issuing CA", "int1", issuer=pki.root, days=(-900, -10))
+    leaf = factory.leaf(old_int, "leaf", days=(-100, 100))
+    with pytest.raises(MxonePkiError) as info:
+        import_signed(leaf.pem, "lim.pem", NOW, ca_data=old_int.pem + pki.root.pem, ca_source="ca.pem",
+                      key=leaf.key)
+    assert "'Old Issuing CA' is expired" in info.value.msg
+
+
+# ------------------------------------------------------------ guess_format
+
+
+@pytest.fixture(scope="module")
+def samples(pki):
+    return {
+        "pem": pki.leaf.pem,
+        "der": der_cert(pki.leaf.cert),
+        "p7_der": p7([pki.leaf.cert, pki.root.cert]),
+        "p7_pem": p7([pki.leaf.cert, pki.root.cert], serialization.Encoding.PEM),
+        "pfx": pfx(pki.leaf.key, pki.leaf.cert, [pki.root.cert]),
+        "junk": b"\x00\x01junk",
+    }
+
+
+@pytest.mark.parametrize("source, sample, expected", [
+    ("server.pfx", "pem", "pkcs12"),
+    ("SERVER.P12", "junk", "pkcs12"),
+    ("chain.p7b", "pem", "pkcs7"),
+    ("chain.P7C", "junk", "pkcs7"),
+    ("chain.p7", "junk", "pkcs7"),
+    ("server.pem", "pem", "pem"),
+    ("server.crt", "p7_pem", "pkcs7"),
+    ("server.bin", "p7_der", "pkcs7"),
+    ("server.cer", "der", "pem"),
+    ("server.bin", "pfx", "pkcs12"),
+    ("", "pfx", "pkcs12"),
+    ("", "pem", "pem"),
+])
+def test_guess_format(samples, source, sample, expected):
+    assert guess_format(samples[sample], source) == expected
+
+
+def test_read_certificates_der_and_pem(pki):
+    assert read_certificates(der_cert(pki.leaf.cert), "lim.cer") == ([pki.leaf.cert], False)
+    certs, repaired = read_certificates(run_together(pki.leaf.pem + pki.root.pem), "x.pem")
+    assert certs == [pki.leaf.cert, pki.root.cert] and repaired is True
