@@ -48,7 +48,10 @@ def guess_format(data, source=""):
         x509.load_der_x509_certificate(data)
         return "pem"  # a lone DER certificate: read like PEM input
     except ValueError:
+        pass
+    if data[:1] == b"\x30":  # a DER structure that is neither of the above: PKCS#12 is what is left
         return "pkcs12"
+    raise MxonePkiError("%s is not PEM, DER, PKCS#7 or PKCS#12" % (source or "the file"), file=source or None)
 
 
 def read_certificates(data, source, fmt="auto"):

@@ -5,7 +5,7 @@
 
 Checks run in a fixed order and the first hit is the reason, so the same
 inputs always give the same answer, in check mode and for real:
-forced, missing, unreadable, key_mismatch, issuer_changed, names_changed,
+forced, unreadable, missing, key_mismatch, issuer_changed, names_changed,
 key_policy, expiring.
 
 Renewal keeps the key by default (the vendor's meaning: new validity
@@ -23,7 +23,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.keys import key_fits_certificate, key_type_of
 from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
 
-REASONS = ("forced", "missing", "unreadable", "key_mismatch", "issuer_changed", "names_changed",
+REASONS = ("forced", "unreadable", "missing", "key_mismatch", "issuer_changed", "names_changed",
            "key_policy", "expiring")
 KEY_POLICIES = ("keep", "rotate")
 DEFAULT_RENEW_BEFORE_DAYS = 30
@@ -135,7 +135,10 @@ def decide(existing, wanted, now, renew_before=DEFAULT_RENEW_BEFORE_DAYS, force=
     reason, detail = _why(existing, wanted, now, renew_before, force)
     if reason is None:
         return Decision(False, None, detail)
-    new_key = (existing.key is None or reason == "key_policy" or key_policy == "rotate")
-    if not existing.key_checked:
-        new_key = reason == "key_policy" or key_policy == "rotate"
+    # A kept key must also be of the wanted type, or the next run would renew again for key_policy.
+    held_key = existing.key if existing.key_checked else (existing.cert.public_key() if existing.cert else None)
+    wrong_type = (wanted.key_type is not None and held_key is not None
+                  and key_type_of(held_key) != wanted.key_type)
+    missing_key = existing.key_checked and existing.key is None
+    new_key = missing_key or wrong_type or reason == "key_policy" or key_policy == "rotate"
     return Decision(True, reason, detail, new_key=new_key)

@@ -253,3 +253,11 @@ def test_read_certificates_der_and_pem(pki):
     assert read_certificates(der_cert(pki.leaf.cert), "lim.cer") == ([pki.leaf.cert], False)
     certs, repaired = read_certificates(run_together(pki.leaf.pem + pki.root.pem), "x.pem")
     assert certs == [pki.leaf.cert, pki.root.cert] and repaired is True
+
+
+@pytest.mark.parametrize("data", [b"this is not a certificate", b"\x00\x01\x02garbage"])
+def test_garbage_is_not_reported_as_a_wrong_password(data):
+    with pytest.raises(MxonePkiError) as caught:
+        guess_format(data, "/in/server.crt")
+    assert "not PEM, DER, PKCS#7 or PKCS#12" in caught.value.msg
+    assert caught.value.file == "/in/server.crt" and caught.value.field is None

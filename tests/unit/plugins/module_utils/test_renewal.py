@@ -210,3 +210,11 @@ def test_renew_or_keep_key_policy_makes_the_wanted_key(ctx, names):
     decision, key, cert = renew_or_keep(ctx.ca, names, ctx.existing("good"), NOW, key_type="ec-p256")
     assert decision.reason == "key_policy" and decision.new_key
     assert key_type_of(key) == key_type_of(cert.public_key()) == "ec-p256"
+
+
+def test_a_renewal_for_another_reason_also_fixes_the_key_type(ctx, names):
+    # key_mismatch keeps the held key; if that key is not of the wanted type the next run would
+    # renew again for key_policy, so a new key of the wanted type is made at once.
+    decision, key, cert = renew_or_keep(ctx.ca, names, ctx.existing("other-key"), NOW, key_type="ec-p256")
+    assert decision.reason == "key_mismatch" and decision.new_key
+    assert not decide(Existing(cert, key), Wanted(names, ctx.ca.cert, "ec-p256"), NOW).renew
