@@ -29,7 +29,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE
 from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.node_files import (
-    PREVIOUS_SUFFIX, NodeFile, install_script, parse_output, payload)
+    PREVIOUS_SUFFIX, NodeFile, check_script, install_script, parse_output, payload)
 
 DEFAULT_DEST_DIR = "/etc/opt/eri_sn/certs"
 
@@ -54,10 +54,15 @@ def _split_certs(data):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
-                             "pending_ca"))
+                             "pending_ca", "pending_facts"))
 
     def _node_files(self, args, now, check_mode):
-        """(files to compare and install, the leaf, paths a check run can only say will change)."""
+        """(files to compare and install, the leaf, paths a check run can only say will change).
+
+        In a check run where the controller would first (re)issue, the new
+        content does not exist yet: those files are only looked at on the
+        node (``NodeFile`` without content) and reported as changing.
+        """
         dest_dir = args.get("dest_dir") or DEFAULT_DEST_DIR
         ca_path = args.get("ca_path")
         if not ca_path:
@@ -68,12 +73,11 @@ class ActionModule(ActionBase):
         ca_node_path = os.path.join(dest_dir, args.get("ca_name") or CA_BUNDLE_NAME)
         pending_ca = check_mode and boolean(args.get("pending_ca", False))
         if check_mode and (pending_ca or boolean(args.get("pending_certificate", False))):
-            # A check run where the controller would first (re)issue: the node's bundle will change.
             if certificate:
-                pending.append(bundle_path)
+                pending.append(NodeFile(bundle_path, None, KEY_MODE))
             certificate = None
         if pending_ca:
-            return files, leaf, pending + [ca_node_path]
+            return pending + [NodeFile(ca_node_path, None, PUBLIC_MODE)], leaf
         ca_data = _read(ca_path, "ca_path")
         check_ca_bundle(ca_data, source=ca_path)
         if certificate:
@@ -87,7 +91,7 @@ class ActionModule(ActionBase):
             check_sn_bundle(bundle, now, source=bundle_path)  # never send what a node would refuse
             files.append(NodeFile(bundle_path, bundle, KEY_MODE))
         files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE))
-        return files, leaf, pending
+        return pending + files, leaf
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -95,23 +99,22 @@ class ActionModule(ActionBase):
         check_mode = bool(self._play_context.check_mode)
         want_diff = bool(self._play_context.diff)
         try:
-            files, leaf, pending = self._node_files(self._task.args, now, check_mode)
+            files, leaf = self._node_files(self._task.args, now, check_mode)
         except MxonePkiError as error:
             result.update(failed=True, msg=str(error), **error.context())
             return result
-        statuses, current_certs, error, res = {}, {}, None, {"rc": 0}
-        if files:
-            script = install_script(files, check_mode=check_mode, show_certs=want_diff)
-            res = self._low_level_execute_command(script, in_data=payload(files), sudoable=True,
-                                                  executable="/bin/sh")
-            statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")))
+        if check_mode:
+            script, data = check_script(files, show_certs=want_diff), None
+        else:
+            script, data = install_script(files, show_certs=want_diff), payload(files)
+        res = self._low_level_execute_command(script, in_data=data, sudoable=True, executable="/bin/sh")
+        statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")))
         if res.get("rc") != 0 or error or len(statuses) != len(files):
             result.update(failed=True, changed=False, files=statuses, rc=res.get("rc"),
                           msg="delivery to %s failed: %s; every file there is as it was or complete"
                           % (", ".join(f.path for f in files),
                              error or to_text(res.get("stderr", "")).strip()[-500:] or "rc=%s" % res.get("rc")))
             return result
-        statuses.update((path, "would-reissue") for path in pending)
         changed = dict((path, status) for path, status in statuses.items() if not status.endswith("unchanged"))
         result.update(changed=bool(changed), files=statuses,
                       reason="; ".join("%s %s" % (os.path.basename(p), s.replace("would-", ""))
@@ -120,14 +123,15 @@ class ActionModule(ActionBase):
         if check_mode:
             result["previous"] = []
         if want_diff and changed:
-            result["diff"] = self._diff(files, leaf, current_certs, changed, now)
+            result["diff"] = self._diff(files, leaf, current_certs, changed, now,
+                                        self._task.args.get("pending_facts"))
         return result
 
     @staticmethod
-    def _diff(files, leaf, current_certs, changed, now):
+    def _diff(files, leaf, current_certs, changed, now, pending_facts):
         diffs = []
         for f in files:
-            if f.path not in changed or f.path in pending:
+            if f.path not in changed:
                 continue
             before = {}
             if current_certs.get(f.path):
@@ -135,7 +139,11 @@ class ActionModule(ActionBase):
                     before = facts(load_certificate(current_certs[f.path].encode("ascii"), source=f.path), now)
                 except MxonePkiError:
                     before = {"unreadable": True}
-            if f.mode == KEY_MODE and leaf is not None:
+            if f.probe_only and f.mode == KEY_MODE:
+                after = dict(pending_facts or {}) or {"pending": "certificate issued in this run"}
+            elif f.probe_only:
+                after = {"pending": "CA certificate created in this run"}
+            elif f.mode == KEY_MODE and leaf is not None:
                 after = facts(leaf, now)
             else:
                 after = facts(load_certificate(f.content, source=f.path), now)

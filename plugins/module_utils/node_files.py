@@ -42,10 +42,16 @@ def _quote(text):
 
 
 class NodeFile(object):
+    """A file for a node; ``content=None`` only looks at it (a check run whose new content is not made yet)."""
+
     def __init__(self, path, content, mode):
         self.path = path
         self.content = content
         self.mode = mode
+
+    @property
+    def probe_only(self):
+        return self.content is None
 
     @property
     def sha256(self):
@@ -53,31 +59,63 @@ class NodeFile(object):
 
 
 def payload(files):
-    return b"".join(f.content for f in files)
+    return b"".join(f.content for f in files if not f.probe_only)
 
 
-def install_script(files, check_mode=False, show_certs=False):
-    """The sh script that installs ``files`` from the payload on stdin."""
-    lines = [
-        "set -u",
-        "umask 077",
+def _status_lines(f, show_certs):
+    """Set $status for one file: unchanged, missing, content or mode (nothing is written)."""
+    target = _quote(f.path)
+    if f.probe_only:
+        lines = ["if [ -f %s ]; then status=reissue; else status=missing; fi" % target]
+    else:
+        lines = [
+            "status=unchanged",
+            "if [ ! -f %s ]; then status=missing" % target,
+            "else set -- $(sha256sum %s)" % target,
+            "  if [ \"$1\" != %s ]; then status=content" % f.sha256,
+            "  elif [ \"$(stat -c %%a %s)\" != %o ]; then status=mode; fi" % (target, f.mode),
+            "fi",
+        ]
+    if show_certs:
+        lines.append("[ \"$status\" = unchanged ] || cert %s" % target)
+    return lines
+
+
+_PRELUDE = [
+    "set -u",
+    "umask 077",
+    "fail() { echo \"MXONE error $*\"; exit 1; }",
+    "cert() { [ -f \"$1\" ] && sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' \"$1\" "
+    "| sed 's/^/MXONE-CERT /'; true; }",
+]
+
+
+def check_script(files, show_certs=False):
+    """Check mode: compare the node's files with the wanted SHA-256 and mode; send nothing, write nothing."""
+    lines = list(_PRELUDE)
+    for f in files:
+        lines += _status_lines(f, show_certs)
+        lines.append("[ \"$status\" = unchanged ] || status=would-$status")
+        lines.append("echo \"MXONE $status \"%s" % _quote(f.path))
+    return "\n".join(lines) + "\n"
+
+
+def install_script(files, show_certs=False):
+    """The sh script that installs ``files`` from the payload on its stdin."""
+    first_dir = _quote(_dirname(files[0].path))
+    lines = list(_PRELUDE) + [
         "stage=",
         "cleanup() { [ -n \"$stage\" ] && rm -rf \"$stage\"; }",
         "trap cleanup EXIT",
         "trap 'exit 130' HUP INT TERM PIPE",
-        "fail() { echo \"MXONE error $*\"; exit 1; }",
         # the payload holds a private key: stage it in a 0700 directory on the target's own filesystem
-        "mkdir -p %s || fail 'no directory '%s" % (_quote(_dirname(files[0].path)), _quote(_dirname(files[0].path))),
-        "stage=$(mktemp -d %s/.mxone-in.XXXXXX) || fail 'no space in '%s" % (
-            _quote(_dirname(files[0].path)), _quote(_dirname(files[0].path))),
+        "mkdir -p %s || fail 'no directory '%s" % (first_dir, first_dir),
+        "stage=$(mktemp -d %s/.mxone-in.XXXXXX) || fail 'no space in '%s" % (first_dir, first_dir),
         "cat > \"$stage/payload\" || fail 'reading payload'",
-        "cert() { [ -f \"$1\" ] && sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' \"$1\" "
-        "| sed 's/^/MXONE-CERT /'; true; }",
     ]
     offset = 0
     for index, f in enumerate(files):
         target = _quote(f.path)
-        mode = "%o" % f.mode
         work = "w%d" % index
         lines += [
             # unpack beside the target so the rename is atomic
@@ -88,36 +126,19 @@ def install_script(files, check_mode=False, show_certs=False):
             % (offset + 1, len(f.content), work, work, target),
             "set -- $(sha256sum \"$%s/new\")" % work,
             "[ \"$1\" = %s ] || { rm -rf \"$%s\"; fail 'transfer damaged for '%s; }" % (f.sha256, work, target),
-            "chmod %s \"$%s/new\"" % (mode, work),
+            "chmod %o \"$%s/new\"" % (f.mode, work),
         ]
         offset += len(f.content)
-    # all unpacked: decide and install, file by file
+    # every file unpacked and checked: now decide and install, file by file
     lines.append("rc=0")
     for index, f in enumerate(files):
         target = _quote(f.path)
-        mode = "%o" % f.mode
         work = "w%d" % index
-        prefix = "would-" if check_mode else ""
-        lines += [
-            "status=unchanged",
-            "if [ ! -f %s ]; then status=missing" % target,
-            "else set -- $(sha256sum %s)" % target,
-            "  if [ \"$1\" != %s ]; then status=content" % f.sha256,
-            "  elif [ \"$(stat -c %%a %s)\" != %s ]; then status=mode; fi" % (target, mode),
+        lines += _status_lines(f, show_certs) + [
+            "if [ \"$status\" != unchanged ]; then",
+            "  if [ -f %s ]; then cp -p %s %s || rc=1; fi" % (target, target, _quote(f.path + PREVIOUS_SUFFIX)),
+            "  mv -f \"$%s/new\" %s || rc=1" % (work, target),
             "fi",
-        ]
-        if show_certs:
-            lines.append("[ \"$status\" = unchanged ] || cert %s" % target)
-        if check_mode:
-            lines.append("[ \"$status\" = unchanged ] || status=%s$status" % prefix)
-        else:
-            lines += [
-                "if [ \"$status\" != unchanged ]; then",
-                "  if [ -f %s ]; then cp -p %s %s || rc=1; fi" % (target, target, _quote(f.path + PREVIOUS_SUFFIX)),
-                "  mv -f \"$%s/new\" %s || rc=1" % (work, target),
-                "fi",
-            ]
-        lines += [
             "rm -rf \"$%s\"" % work,
             "echo \"MXONE $status \"%s" % target,
         ]

@@ -22,6 +22,7 @@ description:
     partial file. Nothing is installed if any file cannot be unpacked (for example a full disk).
   - A file whose content and mode already match is left alone. A file that is replaced is first copied to
     C(<name>.previous), the bundle to roll back to.
+  - In check mode nothing is sent; the node's files are compared by SHA-256 and mode with what would be installed.
   - This is an action plugin; it honours C(become).
 author:
   - mxone.pki contributors
@@ -77,6 +78,9 @@ options:
     description: Check mode only; the CA does not exist yet, so every file would change.
     type: bool
     default: false
+  pending_facts:
+    description: Check mode only; facts of the certificate the issuing step would make, shown as the diff's after side.
+    type: dict
 notes:
   - C(eri_sn_cert.pem) is written with mode C(0600), C(ca.pem) with C(0644).
 seealso:
@@ -101,7 +105,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Status of each file on the node; V(unchanged), V(missing), V(content), V(mode) (prefixed V(would-) in check mode), V(would-reissue).
+  description: Status of each file on the node; V(unchanged), V(missing), V(content), V(mode), prefixed V(would-) in check mode; V(would-reissue) when the certificate is yet to be issued.
   returned: always
   type: dict
   sample: {/etc/opt/eri_sn/certs/eri_sn_cert.pem: content, /etc/opt/eri_sn/certs/ca.pem: unchanged}

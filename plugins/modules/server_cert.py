@@ -214,7 +214,7 @@ def main():
         names = names_from_params(params)
         if module.check_mode and read_bytes(params["ca_cert_path"]) is None:
             # A check run before the CA exists: a real run would create the CA first, then issue.
-            module.exit_json(changed=True, reason="missing", new_key=True, certificate={},
+            module.exit_json(changed=True, reason="missing", new_key=True, certificate=names.as_dict(),
                              detail="the CA does not exist yet; a certificate would be issued after it is created",
                              changed_files=[p for p in (params["key_path"], params["cert_path"],
                                                         params["bundle_path"], params["ca_bundle_path"]) if p])

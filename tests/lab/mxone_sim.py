@@ -865,13 +865,30 @@ def cmd_data_backup(ctx, args):
     return 0
 
 
-def _lim_check(lim_node, cache):
+def node_eri_sn(lab, node):
+    """A LIM's /etc/opt/eri_sn as seen from this process.
+
+    reload runs inside one node's mount namespace, made private when that
+    node started; the tmpfs of a LIM added later (lab add-lim) is mounted
+    on the host after that and is invisible from here under its host path.
+    Going through the LIM's own process (/proc/PID/root) sees what it sees.
+    """
+    info = load_json(lab.path("nodes", node["name"], "run.json"), {}) or {}
+    pid = info.get("pid")
+    if pid and pid_alive(pid):
+        view = "/proc/%d/root/etc/opt/eri_sn" % pid
+        if os.path.isdir(view):
+            return view
+    return node["mount"]
+
+
+def _lim_check(lim_node, cache, lab):
     """Validate one LIM; returns (problem, spec_parts).
 
     cache maps a bundle's sha256 to check_bundle()'s answer, so that a system
     certificate shared by every LIM is checked once per reload.
     """
-    eri = lim_node["mount"]
+    eri = node_eri_sn(lab, lim_node)
     bundle_path = os.path.join(eri, BUNDLE_REL)
     try:
         with open(bundle_path, encoding="ascii", errors="replace") as fh:
@@ -942,7 +959,7 @@ def cmd_reload(ctx, args):
         if "down" in faults.get(n["name"], []):
             problems[n["name"]] = f"{label}: not reachable (node is down); not reloaded"
             continue
-        problem, parts = _lim_check(n, cache)
+        problem, parts = _lim_check(n, cache, lab)
         if problem:
             problems[n["name"]] = f"{label}: {problem}"
             _write_spec(lab, n["name"], None)

@@ -1,0 +1,178 @@
+"""End to end: playbooks/rollout.yml over real SSH against the lab, checked by real TLS handshakes.
+
+One lab of 2 systems x 3 LIMs + 1 download server on its own loopback net
+serves the module; the tests run in file order and build on each other:
+check mode on the fresh lab, first run, second run, a LIM added.
+"""
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+import pytest
+from cryptography import x509
+
+from helpers import ROOT, ansible_env, run_playbook
+
+LAB = os.path.join(ROOT, "tests", "lab", "lab")
+NET = "127.%d" % (100 + os.getpid() % 40)
+SSH_PORT = 2422
+HTTP_PORT = 8280
+ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
+VERIFY = os.path.join(ROOT, "playbooks", "verify.yml")
+ACTIVATION = ["media_encryption_enable -type extension", "data_backup", "reload --system"]
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+
+def lab(state, *args):
+    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+class Fleet(object):
+    def __init__(self, base):
+        self.state = str(base / "state")
+        self.inventory = str(base / "inventory" / "hosts.yml")
+        self.pki = str(base / "inventory" / "pki")
+        self.timings = {}
+
+    def status(self):
+        return dict((n["name"], n) for n in json.loads(lab(self.state, "status", "--json")))
+
+    def journal(self, system):
+        return json.loads(lab(self.state, "journal", system, "--json"))
+
+    def node_files(self):
+        """Every file under every node's root, with bytes and mode."""
+        state = {}
+        for name, node in self.status().items():
+            for base, _, files in os.walk(node["root"]):
+                for file_name in files:
+                    path = os.path.join(base, file_name)
+                    with open(path, "rb") as handle:
+                        state[path] = (handle.read(), os.stat(path).st_mode & 0o7777)
+        return state
+
+    def rollout(self, *args, playbook=ROLLOUT):
+        started = time.monotonic()
+        run = run_playbook(playbook, inventory=self.inventory, args=args,
+                           env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
+        run.seconds = time.monotonic() - started
+        return run
+
+
+def handshake(ip, server_name, cafile, port=5061):
+    """A real TLS client: chain checked against cafile, host name checked."""
+    context = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection((ip, port), timeout=5) as sock:
+        with context.wrap_socket(sock, server_hostname=server_name) as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    f = Fleet(tmp_path_factory.mktemp("rollout"))
+    lab(f.state, "up", "--systems", "2", "--lims", "3", "--download-servers", "1", "--inventory", f.inventory,
+        "--net", NET, "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT))
+    try:
+        yield f
+    finally:
+        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True)
+        print("\nrollout timings (s): %s" % json.dumps(f.timings), file=sys.stderr)
+
+
+def lims(fleet):
+    return [n for n in fleet.status().values() if n["kind"] == "lim"]
+
+
+def test_check_diff_on_a_fresh_lab_changes_no_node_file_and_shows_the_changes(fleet):
+    before = fleet.node_files()
+    run = fleet.rollout("--check", "--diff")
+    assert run.rc == 0, run.output
+    assert fleet.node_files() == before
+    assert not os.path.exists(fleet.pki), "check mode wrote the PKI store"
+    assert run.changed >= 6 + 1 + 2  # every LIM and the download server would change, plus CA and certificates
+    assert "/etc/opt/eri_sn/certs/eri_sn_cert.pem" in run.output  # the diff names the node file...
+    assert "lim3.lab2.mx.test" in run.output and "reason: missing" in run.output  # ...and what would go there, and why
+    for system in ("lab1", "lab2"):
+        assert fleet.journal(system) == []
+    assert "PRIVATE KEY" not in run.output
+
+
+def test_first_run_deploys_and_every_lim_answers_tls_with_its_own_name(fleet):
+    run = fleet.rollout()
+    fleet.timings["first"] = round(run.seconds, 2)
+    assert run.rc == 0, run.output
+    ca = os.path.join(fleet.pki, "ca", "ca.pem")
+    for node in lims(fleet):
+        cert = handshake(node["ip"], node["fqdn"], ca)
+        assert cert.subject.rfc4514_string() == "CN=*.%s.mx.test" % node["system"]
+        with pytest.raises(ssl.SSLCertVerificationError):  # another LIM's name is not good enough for a peer
+            handshake(node["ip"], "lim9.other.mx.test", ca)
+        bundle = os.path.join(node["eri_sn"], "certs", "eri_sn_cert.pem")
+        assert os.stat(bundle).st_mode & 0o777 == 0o600
+    assert "lab1: CHANGED" in run.output and "TLS 3/3 ok" in run.output
+
+
+def test_the_journal_shows_one_activation_sequence_per_system_in_order(fleet):
+    for system in ("lab1", "lab2"):
+        entries = fleet.journal(system)
+        assert [e["command"] for e in entries] == ACTIVATION, entries
+        assert all(e["exit"] == 0 for e in entries)
+        assert len(set(e["host"] for e in entries)) == 1  # once per system, from one LIM
+
+
+def test_the_download_server_serves_ca_pem_that_verifies_every_lim(fleet):
+    dl = [n for n in fleet.status().values() if n["kind"] == "download"][0]
+    import urllib.request
+    ca_text = urllib.request.urlopen(dl["url"] + "ca.pem", timeout=5).read()
+    path = os.path.join(fleet.state, "phone-ca.pem")
+    with open(path, "wb") as handle:
+        handle.write(ca_text)
+    assert b"PRIVATE KEY" not in ca_text
+    for node in lims(fleet):
+        handshake(node["ip"], node["fqdn"], path)
+
+
+def test_second_run_changes_nothing_and_runs_no_command(fleet):
+    journals = dict((s, fleet.journal(s)) for s in ("lab1", "lab2"))
+    files = fleet.node_files()
+    run = fleet.rollout()
+    fleet.timings["second"] = round(run.seconds, 2)
+    assert run.rc == 0, run.output
+    assert run.changed == 0, run.output
+    assert dict((s, fleet.journal(s)) for s in ("lab1", "lab2")) == journals
+    assert fleet.node_files() == files
+    assert "lab1: unchanged" in run.output
+
+
+def test_verify_playbook_is_read_only_and_passes(fleet):
+    run = fleet.rollout(playbook=VERIFY)
+    assert run.rc == 0, run.output
+    assert run.changed == 0
+
+
+def test_adding_a_lim_reissues_only_that_systems_certificate_and_reloads_only_it(fleet):
+    lab2_cert = open(os.path.join(fleet.pki, "certs", "lab2", "server.pem"), "rb").read()
+    lab1_key = open(os.path.join(fleet.pki, "certs", "lab1", "server.key"), "rb").read()
+    journals = dict((s, fleet.journal(s)) for s in ("lab1", "lab2"))
+    lab(fleet.state, "add-lim", "lab1")
+    run = fleet.rollout()
+    assert run.rc == 0, run.output
+    assert "names_changed" in run.output and "lim4.lab1.mx.test" in run.output
+    assert open(os.path.join(fleet.pki, "certs", "lab2", "server.pem"), "rb").read() == lab2_cert
+    assert open(os.path.join(fleet.pki, "certs", "lab1", "server.key"), "rb").read() == lab1_key
+    assert fleet.journal("lab2") == journals["lab2"]
+    assert [e["command"] for e in fleet.journal("lab1")[len(journals["lab1"]):]] == ACTIVATION
+    ca = os.path.join(fleet.pki, "ca", "ca.pem")
+    for node in lims(fleet):
+        handshake(node["ip"], node["fqdn"], ca)
+    new = fleet.status()["lab1-lim4"]
+    san = handshake(new["ip"], new["fqdn"], ca).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert "lim4.lab1.mx.test" in san.value.get_values_for_type(x509.DNSName)
