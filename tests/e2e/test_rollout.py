@@ -128,11 +128,11 @@ def test_the_journal_shows_one_activation_sequence_per_system_in_order(fleet):
         assert len(set(e["host"] for e in entries)) == 1  # once per system, from one LIM
 
 
-def test_the_download_server_serves_ca_pem_that_verifies_every_lim(fleet):
+def test_the_download_server_serves_ca_pem_that_verifies_every_lim(fleet, tmp_path):
     dl = [n for n in fleet.status().values() if n["kind"] == "download"][0]
     import urllib.request
     ca_text = urllib.request.urlopen(dl["url"] + "ca.pem", timeout=5).read()
-    path = os.path.join(fleet.state, "phone-ca.pem")
+    path = str(tmp_path / "phone-ca.pem")
     with open(path, "wb") as handle:
         handle.write(ca_text)
     assert b"PRIVATE KEY" not in ca_text
@@ -176,3 +176,54 @@ def test_adding_a_lim_reissues_only_that_systems_certificate_and_reloads_only_it
     new = fleet.status()["lab1-lim4"]
     san = handshake(new["ip"], new["fqdn"], ca).extensions.get_extension_for_class(x509.SubjectAlternativeName)
     assert "lim4.lab1.mx.test" in san.value.get_values_for_type(x509.DNSName)
+
+
+def _inventory_variant(fleet, tmp_path, edit):
+    """A copy of the lab inventory (with its secrets beside it) changed by ``edit``."""
+    import shutil
+    import yaml
+    source = os.path.dirname(fleet.inventory)
+    target = tmp_path / "inventory"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("pki"))
+    os.symlink(fleet.pki, target / "pki")
+    data = yaml.safe_load(open(fleet.inventory))
+    edit(data)
+    (target / "hosts.yml").write_text(yaml.safe_dump(data))
+    return str(target / "hosts.yml")
+
+
+def test_a_bad_inventory_is_refused_before_any_node_is_touched(fleet, tmp_path):
+    def break_it(data):
+        systems = data["all"]["children"]["mxone_systems"]["children"]
+        systems["mxone_lab1"]["hosts"]["lab1-lim2"]["mxone_lim"] = 1          # duplicate
+        systems["mxone_lab2"]["hosts"]["lab2-lim3"]["ansible_host"] = "not-an-ip"
+    inventory = _inventory_variant(fleet, tmp_path, break_it)
+    files = fleet.node_files()
+    journals = dict((s, fleet.journal(s)) for s in ("lab1", "lab2"))
+    run = run_playbook(ROLLOUT, inventory=inventory, env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
+    assert run.rc != 0
+    assert "lab1-lim1, lab1-lim2: mxone_lim: LIM number 1 is used by 2 hosts" in run.output
+    assert "lab2-lim3: ansible_host: 'not-an-ip' is not an IP address" in run.output
+    assert fleet.node_files() == files
+    assert dict((s, fleet.journal(s)) for s in ("lab1", "lab2")) == journals
+
+
+def test_encryption_off_deploys_without_activation(fleet, tmp_path):
+    def encryption_off(data):
+        group = data["all"]["children"]["mxone_systems"]["children"]["mxone_lab2"]
+        group["vars"]["mxone_encryption"] = False
+        group["vars"]["mxone_extra_dns"] = ["sip.lab2.mx.test"]  # a name change, so lab2 gets a new bundle
+    inventory = _inventory_variant(fleet, tmp_path, encryption_off)
+    journals = dict((s, fleet.journal(s)) for s in ("lab1", "lab2"))
+    run = run_playbook(ROLLOUT, inventory=inventory, env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
+    assert run.rc == 0, run.output
+    assert "lab2: CHANGED | certificate: lab2 names_changed" in run.output and "commands: none" in run.output
+    assert dict((s, fleet.journal(s)) for s in ("lab1", "lab2")) == journals  # no command on either system
+    # not reloaded: the LIMs still serve the previous certificate, which lacks the new name
+    ca = os.path.join(fleet.pki, "ca", "ca.pem")
+    node = fleet.status()["lab2-lim1"]
+    san = handshake(node["ip"], node["fqdn"], ca).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert "sip.lab2.mx.test" not in san.value.get_values_for_type(x509.DNSName)
+    bundle = open(os.path.join(node["eri_sn"], "certs", "eri_sn_cert.pem"), "rb").read()
+    assert b"BEGIN PRIVATE KEY" in bundle and os.path.exists(
+        os.path.join(node["eri_sn"], "certs", "eri_sn_cert.pem.previous"))
