@@ -124,6 +124,7 @@ from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_c
 from ansible_collections.mxone.pki.plugins.module_utils.bundle import check_sn_bundle
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.keys import KEY_TYPES
 from ansible_collections.mxone.pki.plugins.module_utils.files import read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     fail, load_existing, names_from_params, parse_now, parse_renew_before)
@@ -158,7 +159,7 @@ def main():
             lim=dict(type="int"),
             extra_dns=dict(type="list", elements="str", default=[]),
             extra_ips=dict(type="list", elements="str", default=[]),
-            key_type=dict(type="str", choices=["rsa2048", "rsa3072", "rsa4096", "ec-p256"], no_log=False),
+            key_type=dict(type="str", choices=list(KEY_TYPES), no_log=False),
             renew_before=dict(type="str", default="30"),
             now=dict(type="str"),
         ),

@@ -126,7 +126,8 @@ from ansible_collections.mxone.pki.plugins.module_utils.csr import (
     SUBJECT_FIELDS, build_csr, csr_facts, csr_reason, dump_csr, load_csr, subject_warnings)
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
-from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key, generate_private_key, load_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import (
+    DIGESTS, KEY_TYPES, dump_private_key, generate_private_key, load_private_key)
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import fail, names_argument_spec, names_from_params
 
 
@@ -146,8 +147,8 @@ def main():
         csr_path=dict(type="path", required=True),
         key_path=dict(type="path", required=True, no_log=False),
         key_passphrase=dict(type="str", no_log=True),
-        key_type=dict(type="str", default="rsa2048", choices=["rsa2048", "rsa3072", "rsa4096", "ec-p256"]),
-        digest=dict(type="str", default="sha256", choices=["sha256", "sha384", "sha512"]),
+        key_type=dict(type="str", default="rsa2048", choices=list(KEY_TYPES)),
+        digest=dict(type="str", default="sha256", choices=[d for d in DIGESTS if d != "sha1"]),
         subject=dict(type="dict", default={}, options=dict((field, dict(type="str")) for field in SUBJECT_FIELDS)),
         force=dict(type="bool", default=False),
     )

@@ -143,7 +143,8 @@ from ansible_collections.mxone.pki.plugins.module_utils.ca import (
 from ansible_collections.mxone.pki.plugins.module_utils.certs import common_name, dump_certificate, facts
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
-from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key, load_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import (
+    DIGESTS, KEY_TYPES, SHA1_WARNING, dump_private_key, load_private_key)
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     ca_argument_spec, facts_diff, facts_of_file, fail, parse_now)
 
@@ -183,8 +184,8 @@ def main():
         common_name=dict(type="str", default="MXOneEnterpriseCA"),
         organization=dict(type="str"),
         country=dict(type="str"),
-        key_type=dict(type="str", default="rsa3072", choices=["rsa2048", "rsa3072", "rsa4096", "ec-p256"]),
-        digest=dict(type="str", default="sha256", choices=["sha256", "sha384", "sha512", "sha1"]),
+        key_type=dict(type="str", default="rsa3072", choices=list(KEY_TYPES)),
+        digest=dict(type="str", default="sha256", choices=list(DIGESTS)),
         validity_days=dict(type="int", default=3650),
         renew_before=dict(type="int", default=180),
         force=dict(type="bool", default=False),

@@ -172,7 +172,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.certs import dump_certif
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
-from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import DIGESTS, KEY_TYPES, SHA1_WARNING, dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     ca_argument_spec, facts_diff, facts_of_file, fail, load_ca_from_params, load_existing, names_argument_spec,
     names_from_params, parse_now, parse_renew_before)
@@ -195,9 +195,9 @@ def main():
         cert_path=dict(type="path", required=True),
         key_path=dict(type="path", required=True, no_log=False),
         key_passphrase=dict(type="str", no_log=True),
-        key_type=dict(type="str", default="rsa2048", choices=["rsa2048", "rsa3072", "rsa4096", "ec-p256"]),
+        key_type=dict(type="str", default="rsa2048", choices=list(KEY_TYPES)),
         key_policy=dict(type="str", default="keep", choices=["keep", "rotate"], no_log=False),
-        digest=dict(type="str", default="sha256", choices=["sha256", "sha384", "sha512", "sha1"]),
+        digest=dict(type="str", default="sha256", choices=list(DIGESTS)),
         validity_days=dict(type="int", default=364),
         renew_before=dict(type="str", default="30"),
         force=dict(type="bool", default=False),
