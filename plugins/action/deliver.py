@@ -29,7 +29,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE
 from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.node_files import (
-    PREVIOUS_SUFFIX, NodeFile, check_script, install_script, parse_output, payload)
+    PREVIOUS_SUFFIX, NodeFile, check_script, install_script, parse_output, payload, restore_script)
 
 DEFAULT_DEST_DIR = "/etc/opt/eri_sn/certs"
 
@@ -54,7 +54,7 @@ def _split_certs(data):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
-                             "pending_ca", "pending_facts"))
+                             "pending_ca", "pending_facts", "restore"))
 
     def _node_files(self, args, now, check_mode):
         """(files to compare and install, the leaf, paths a check run can only say will change).
@@ -93,8 +93,29 @@ class ActionModule(ActionBase):
         files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE))
         return pending + files, leaf
 
+    def _restore(self, result):
+        """Roll back: put the .previous copies of eri_sn_cert.pem and ca.pem back in place."""
+        args = self._task.args
+        dest_dir = args.get("dest_dir") or DEFAULT_DEST_DIR
+        paths = [os.path.join(dest_dir, args.get("bundle_name") or SN_BUNDLE_NAME),
+                 os.path.join(dest_dir, args.get("ca_name") or CA_BUNDLE_NAME)]
+        if self._play_context.check_mode:
+            result.update(changed=True, files=dict((p, "would-restore") for p in paths))
+            return result
+        res = self._low_level_execute_command(restore_script(paths), sudoable=True, executable="/bin/sh")
+        statuses, _, error = parse_output(to_text(res.get("stdout", "")))
+        if res.get("rc") != 0 or error:
+            result.update(failed=True, files=statuses, msg="restoring the previous files failed: %s"
+                          % (error or to_text(res.get("stderr", "")).strip()[-500:]))
+            return result
+        result.update(changed=any(s == "restored" for s in statuses.values()), files=statuses,
+                      reason="; ".join("%s %s" % (os.path.basename(p), s) for p, s in sorted(statuses.items())))
+        return result
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
+        if boolean(self._task.args.get("restore", False)):
+            return self._restore(result)
         now = datetime.datetime.now(datetime.timezone.utc)
         check_mode = bool(self._play_context.check_mode)
         want_diff = bool(self._play_context.diff)

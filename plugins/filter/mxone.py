@@ -8,17 +8,19 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-def activation_hosts(plan, hostvars, play_hosts, result_var="__mxone_deliver_result"):
+def changed_lims(plan, hostvars, play_hosts, system_id, result_var="__mxone_deliver_result"):
+    """The LIMs of a system whose files this run changed, lowest LIM number first."""
     live = set(play_hosts)
+    return [host for host in plan["systems"][system_id]["hosts"]  # sorted by LIM number in the plan
+            if host in live and (hostvars[host].get(result_var) or {}).get("changed")]
+
+
+def activation_hosts(plan, hostvars, play_hosts, result_var="__mxone_deliver_result"):
     chosen = {}
-    for system_id, system in plan["systems"].items():
-        for host in system["hosts"]:  # sorted by LIM number in the plan
-            if host not in live:
-                continue
-            result = hostvars[host].get(result_var) or {}
-            if result.get("changed"):
-                chosen[system_id] = host
-                break
+    for system_id in plan["systems"]:
+        changed = changed_lims(plan, hostvars, play_hosts, system_id, result_var)
+        if changed:
+            chosen[system_id] = changed[0]
     return chosen
 
 
@@ -42,7 +44,8 @@ def _commands(hostvars, host):
     if host is None:
         return ran
     variables = hostvars[host]
-    for name in ("__mxone_activate_media", "__mxone_activate_backup", "__mxone_activate_reload"):
+    for name in ("__mxone_activate_media", "__mxone_activate_backup", "__mxone_activate_reload",
+                 "__mxone_activate_rereload"):
         result = variables.get(name) or {}
         for item in result.get("results", [result]):
             if item.get("cmd") and not item.get("skipped"):
@@ -72,10 +75,14 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
         runner = next((h for h in hosts if hostvars[h].get("__mxone_activation_hosts", {}).get(system_id) == h),
                       None)
         tls = [p for h in hosts for p in probes.get(h, [])]
+        failure = hostvars[runner].get("__mxone_activate_failure") if runner else None
+        restored = [r.get("item") for r in ((hostvars[runner].get("__mxone_activate_restore") or {}).get("results", [])
+                                            if runner else []) if r.get("changed")]
         summary.append(dict(
             system=system_id, changed=bool(delivered) or any(c["changed"] for c in certificates),
             certificates=certificates, nodes_changed=delivered, nodes_failed=failed,
             commands=_commands(hostvars, runner), activation_host=runner,
+            failure=(failure or "").strip() or None, rolled_back=restored,
             tls_ok=sum(1 for p in tls if p.get("ok")), tls_checked=len(tls),
             tls_errors=["%s: %s" % (p.get("name"), p.get("error")) for p in tls if not p.get("ok")]))
     return summary
@@ -93,6 +100,8 @@ def summary_lines(summary):
         state = "CHANGED" if entry["changed"] else "unchanged"
         if entry["nodes_failed"]:
             state = "FAILED on %s" % ", ".join(entry["nodes_failed"])
+        if entry.get("failure"):
+            state = "FAILED (%s; rolled back on %s)" % (entry["failure"], ", ".join(entry["rolled_back"]) or "no LIM")
         lines.append("%s: %s | certificate: %s | nodes updated: %d | commands: %s | TLS %s%s" % (
             entry["system"], state, why, len(entry["nodes_changed"]), commands, tls,
             (" (" + "; ".join(entry["tls_errors"]) + ")") if entry["tls_errors"] else ""))
@@ -101,5 +110,5 @@ def summary_lines(summary):
 
 class FilterModule(object):
     def filters(self):
-        return {"activation_hosts": activation_hosts, "rollout_summary": rollout_summary,
+        return {"activation_hosts": activation_hosts, "changed_lims": changed_lims, "rollout_summary": rollout_summary,
                 "summary_lines": summary_lines, "verify_endpoints": verify_endpoints}

@@ -162,3 +162,23 @@ def parse_output(stdout):
                 certs[path] = "\n".join(current) + "\n"
                 current = []
     return statuses, certs, error
+
+
+def restore_script(paths):
+    """Put each ``<path>.previous`` back in place (copy, then rename: atomic), if there is one.
+
+    Prints ``MXONE restored <path>`` or ``MXONE no-previous <path>``; the
+    ``.previous`` copy stays, so a restore can be repeated.
+    """
+    lines = list(_PRELUDE) + ["rc=0"]
+    for path in paths:
+        target, previous = _quote(path), _quote(path + PREVIOUS_SUFFIX)
+        lines += [
+            "if [ -f %s ]; then" % previous,
+            "  t=$(mktemp %s.XXXXXX) && cp -p %s \"$t\" && mv -f \"$t\" %s && echo \"MXONE restored \"%s"
+            % (target, previous, target, target),
+            "  [ $? -eq 0 ] || { rm -f \"$t\"; rc=1; echo \"MXONE error restoring \"%s; }" % target,
+            "else echo \"MXONE no-previous \"%s; fi" % target,
+        ]
+    lines.append("sync 2>/dev/null; exit $rc")
+    return "\n".join(lines) + "\n"

@@ -53,9 +53,8 @@ options:
         description: CA chain, closest to the server certificate first; defaults to O(ca_path).
         type: path
   ca_path:
-    description: The CA file on the controller that becomes C(ca.pem) on the node.
+    description: The CA file on the controller that becomes C(ca.pem) on the node. Required unless O(restore).
     type: path
-    required: true
   dest_dir:
     description: Directory on the node.
     type: str
@@ -76,6 +75,12 @@ options:
     default: false
   pending_ca:
     description: Check mode only; the CA does not exist yet, so every file would change.
+    type: bool
+    default: false
+  restore:
+    description:
+      - Roll back instead; put C(eri_sn_cert.pem.previous) and C(ca.pem.previous) back in place (atomically), where
+        they exist. O(certificate) and O(ca_path) are not read.
     type: bool
     default: false
   pending_facts:
