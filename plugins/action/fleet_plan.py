@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
@@ -26,7 +27,7 @@ def _host_vars(hostvars, host, names):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("systems_group", "download_group", "pki_dir"))
+    _VALID_ARGS = frozenset(("systems_group", "download_group", "pki_dir", "encryption_only"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -57,7 +58,9 @@ class ActionModule(ActionBase):
                 dict(where=where, field=field, msg=msg) for where, field, msg in error.problems])
             return result
         selected = set(task_vars.get("ansible_play_hosts_all") or [])
+        encryption_only = boolean(args.get("encryption_only", False))
         plan["selected_systems"] = sorted(set(
-            entry["system"] for host, entry in plan["hosts"].items() if host in selected))
+            entry["system"] for host, entry in plan["hosts"].items()
+            if host in selected and (plan["systems"][entry["system"]]["encryption"] or not encryption_only)))
         result.update(changed=False, plan=plan)
         return result

@@ -108,7 +108,54 @@ def summary_lines(summary):
     return lines
 
 
+def renew_report(plan, summary, issue_results=None, check_mode=False, generated=None):
+    """The renewal run as data: per certificate the decision, per system the outcome, and the totals.
+
+    ``due_not_renewed`` lists the certificates that were due but whose system did not complete
+    (issue, delivery, activation or TLS failed); CI fails on it.
+    """
+    results = dict((r["item"]["key"], r) for r in (issue_results or []) if "item" in r)
+    by_system = dict((entry["system"], entry) for entry in summary or [])
+    certificates = []
+    for cert_id, cert in sorted(plan["certificates"].items()):
+        if cert["system"] not in plan.get("selected_systems", []):
+            continue
+        result = results.get(cert_id, {})
+        before = result.get("previous") or {}
+        due = bool(result.get("renew", result.get("changed")))
+        outcome = by_system.get(cert["system"], {})
+        completed = bool(outcome) and not outcome.get("nodes_failed") and not outcome.get("failure") \
+            and not outcome.get("tls_errors") and not result.get("failed")
+        certificates.append(dict(
+            id=cert_id, system=cert["system"], lim=cert["lim"], mode=cert["mode"],
+            not_after=before.get("not_after"), days_left=before.get("days_left"),
+            decision="renew" if due else "keep", reason=result.get("reason"),
+            detail=result.get("detail") or result.get("msg"),
+            renewed=bool(due and completed and not check_mode),
+            new_not_after=(result.get("certificate") or {}).get("not_after") if due else None))
+    due = [c for c in certificates if c["decision"] == "renew"]
+    return dict(
+        generated=generated, mode="check" if check_mode else "apply", certificates=certificates,
+        systems=summary or [], due=len(due), renewed=sum(1 for c in due if c["renewed"]),
+        due_not_renewed=[] if check_mode else [c["id"] for c in due if not c["renewed"]])
+
+
+def report_lines(report):
+    """The renewal plan/result as lines: one per certificate."""
+    lines = ["%-16s %-8s %-26s %9s  %-6s %s" % ("certificate", "system", "not after", "days left", "plan",
+                                                 "reason")]
+    for c in report["certificates"]:
+        lines.append("%-16s %-8s %-26s %9s  %-6s %s" % (
+            c["id"], c["system"], c["not_after"] or "-", "-" if c["days_left"] is None else c["days_left"],
+            c["decision"], c["reason"] or c["detail"] or ""))
+    lines.append("%d due, %d renewed%s" % (report["due"], report["renewed"],
+                                          ", NOT renewed: " + ", ".join(report["due_not_renewed"])
+                                          if report["due_not_renewed"] else ""))
+    return lines
+
+
 class FilterModule(object):
     def filters(self):
-        return {"activation_hosts": activation_hosts, "changed_lims": changed_lims, "rollout_summary": rollout_summary,
+        return {"activation_hosts": activation_hosts, "changed_lims": changed_lims, "renew_report": renew_report,
+                "report_lines": report_lines, "rollout_summary": rollout_summary,
                 "summary_lines": summary_lines, "verify_endpoints": verify_endpoints}

@@ -42,6 +42,10 @@ options:
     description: The group of phone download servers.
     type: str
     default: mxone_download_servers
+  encryption_only:
+    description: Select only systems with C(mxone_encryption) true (enable_encryption.yml).
+    type: bool
+    default: false
   pki_dir:
     description:
       - The controller's PKI store; the plan gives each certificate its paths there (C(ca/ca.pem), C(ca/ca.key),
@@ -85,7 +89,8 @@ plan:
       description: By host; dir, url.
       type: dict
     selected_systems:
-      description: Systems with at least one host in this play (after C(--limit)).
+      description: Systems with at least one host in this play (after C(--limit)); with O(encryption_only), only
+        those with C(mxone_encryption) true.
       type: list
       elements: str
 problems:

@@ -153,6 +153,14 @@ certificate:
   returned: success
   type: dict
   sample: {common_name: "*.sthlm.mx.example.net", dns: [lim1.sthlm.mx.example.net], days_left: 363}
+previous:
+  description: Facts of the certificate found before the run ({} when there was none).
+  returned: success
+  type: dict
+renew:
+  description: The renewal decision; whether a new certificate was (or, in check mode, would be) issued.
+  returned: success
+  type: bool
 changed_files:
   description: Files written (or, in check mode, that would be).
   returned: always
@@ -214,7 +222,8 @@ def main():
         names = names_from_params(params)
         if module.check_mode and read_bytes(params["ca_cert_path"]) is None:
             # A check run before the CA exists: a real run would create the CA first, then issue.
-            module.exit_json(changed=True, reason="missing", new_key=True, certificate=names.as_dict(),
+            module.exit_json(changed=True, reason="missing", new_key=True, certificate=names.as_dict(), previous={},
+                             renew=True,
                              detail="the CA does not exist yet; a certificate would be issued after it is created",
                              changed_files=[p for p in (params["key_path"], params["cert_path"],
                                                         params["bundle_path"], params["ca_bundle_path"]) if p])
@@ -241,7 +250,7 @@ def main():
         ", ".join(writer.changed_paths))
     after = facts(cert, now)
     result = dict(changed=bool(writer.changed_paths), reason=reason, detail=detail, new_key=decision.new_key,
-                  certificate=after, changed_files=writer.changed_paths)
+                  certificate=after, previous=before, renew=decision.renew, changed_files=writer.changed_paths)
     if module._diff:
         result["diff"] = facts_diff(params["cert_path"], before, after)
     if writer.backup_files:
