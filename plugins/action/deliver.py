@@ -29,7 +29,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE
 from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.node_files import (
-    PREVIOUS_SUFFIX, NodeFile, check_script, install_script, parse_output, payload, restore_script)
+    PREVIOUS_SUFFIX, NodeFile, Setting, check_script, install_script, parse_output, payload, restore_script)
 
 DEFAULT_DEST_DIR = "/etc/opt/eri_sn/certs"
 
@@ -54,7 +54,7 @@ def _split_certs(data):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
-                             "pending_ca", "pending_facts", "restore"))
+                             "pending_ca", "pending_facts", "restore", "settings"))
 
     def _node_files(self, args, now, check_mode):
         """(files to compare and install, the leaf, paths a check run can only say will change).
@@ -124,13 +124,14 @@ class ActionModule(ActionBase):
         except MxonePkiError as error:
             result.update(failed=True, msg=str(error), **error.context())
             return result
+        settings = [Setting(s["path"], s["key"], s["value"]) for s in (self._task.args.get("settings") or [])]
         if check_mode:
-            script, data = check_script(files, show_certs=want_diff), None
+            script, data = check_script(files, show_certs=want_diff, settings=settings), None
         else:
-            script, data = install_script(files, show_certs=want_diff), payload(files)
+            script, data = install_script(files, show_certs=want_diff, settings=settings), payload(files)
         res = self._low_level_execute_command(script, in_data=data, sudoable=True, executable="/bin/sh")
         statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")))
-        if res.get("rc") != 0 or error or len(statuses) != len(files):
+        if res.get("rc") != 0 or error or len(statuses) != len(files) + len(settings):
             result.update(failed=True, changed=False, files=statuses, rc=res.get("rc"),
                           msg="delivery to %s failed: %s; every file there is as it was or complete"
                           % (", ".join(f.path for f in files),
@@ -140,7 +141,7 @@ class ActionModule(ActionBase):
         result.update(changed=bool(changed), files=statuses,
                       reason="; ".join("%s %s" % (os.path.basename(p), s.replace("would-", ""))
                                        for p, s in sorted(changed.items())) or None,
-                      previous=[p + PREVIOUS_SUFFIX for p in changed if not statuses[p].endswith("missing")])
+                      previous=[p.split("#")[0] + PREVIOUS_SUFFIX for p in changed if not statuses[p].endswith("missing")])
         if check_mode:
             result["previous"] = []
         if want_diff and changed:

@@ -31,6 +31,8 @@ def verify_endpoints(plan, play_hosts_all, ports=(5061,)):
     for host, lim in sorted(plan["hosts"].items()):
         if lim["system"] not in plan.get("selected_systems", []) or host not in everyone:
             continue
+        if not plan["systems"][lim["system"]].get("tls", True):
+            continue  # TLS switched off on this system: nothing to shake hands with
         chain = plan["certificates"][lim["certificate"]]["paths"]["chain"]
         for port in ports:
             groups.setdefault(chain, []).append(dict(name=host, address=lim["ip"], port=int(port),
@@ -80,6 +82,7 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
                                             if runner else []) if r.get("changed")]
         summary.append(dict(
             system=system_id, changed=bool(delivered) or any(c["changed"] for c in certificates),
+            tls=system.get("tls", True),
             certificates=certificates, nodes_changed=delivered, nodes_failed=failed,
             commands=_commands(hostvars, runner), activation_host=runner,
             failure=(failure or "").strip() or None, rolled_back=restored,
@@ -96,7 +99,8 @@ def summary_lines(summary):
                         for c in entry["certificates"])
         commands = ", ".join("%s%s" % (c["command"], "" if c["rc"] == 0 else " [exit %s]" % c["rc"])
                              for c in entry["commands"]) or "none"
-        tls = "%d/%d ok" % (entry["tls_ok"], entry["tls_checked"]) if entry["tls_checked"] else "not checked"
+        tls = "%d/%d ok" % (entry["tls_ok"], entry["tls_checked"]) if entry["tls_checked"] else (
+            "off" if entry.get("tls") is False else "not checked")
         state = "CHANGED" if entry["changed"] else "unchanged"
         if entry["nodes_failed"]:
             state = "FAILED on %s" % ", ".join(entry["nodes_failed"])

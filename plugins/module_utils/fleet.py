@@ -31,10 +31,11 @@ _SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 # Variables read per LIM host (the rest of hostvars is never looked at).
 LIM_VARS = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_ip", "ansible_host", "mxone_extra_dns",
             "mxone_extra_ips", "mxone_cert_mode", "mxone_encryption", "mxone_tls_client_verification",
-            "mxone_media_encryption_types", "mxone_reload")
+            "mxone_media_encryption_types", "mxone_reload", "mxone_tls")
 DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url")
 # Settings that act on the whole system: every LIM of it must agree.
-_SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload")
+_SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload",
+                "mxone_tls")
 
 
 class FleetError(MxonePkiError):
@@ -95,8 +96,9 @@ def _lim_entry(host, hv, problems):
     mode = hv.get("mxone_cert_mode") or "system"
     if mode not in CERT_MODES:
         problems.add(host, "mxone_cert_mode", "%r is not one of %s" % (mode, ", ".join(CERT_MODES)))
-    verification = hv.get("mxone_tls_client_verification") or "none"
-    if verification not in TLS_CLIENT_VERIFICATION:
+    # None: leave the node's TlsClientVerificationMode as it is (the product's default is none)
+    verification = hv.get("mxone_tls_client_verification")
+    if verification is not None and verification not in TLS_CLIENT_VERIFICATION:
         problems.add(host, "mxone_tls_client_verification",
                      "%r is not one of %s" % (verification, ", ".join(TLS_CLIENT_VERIFICATION)))
     for field in ("mxone_extra_dns", "mxone_extra_ips"):
@@ -123,6 +125,7 @@ def _system_settings(group, hosts, hostvars, problems):
         problems.add(group, "mxone_system", "%r must be letters, digits, '.', '_' or '-'" % (system_id,))
     domain = problems.check(group, "mxone_domain", validate_domain, first.get("mxone_domain"))
     encryption = problems.check(group, "mxone_encryption", _as_bool, first.get("mxone_encryption"), True)
+    tls = problems.check(group, "mxone_tls", _as_bool, first.get("mxone_tls"), True)
     types = _as_list(first.get("mxone_media_encryption_types") or ["extension"])
     for kind in types:
         if kind not in MEDIA_ENCRYPTION_TYPES:
@@ -131,7 +134,7 @@ def _system_settings(group, hosts, hostvars, problems):
     reload_scope = first.get("mxone_reload") or "system"
     if reload_scope not in RELOAD_SCOPES:
         problems.add(group, "mxone_reload", "%r is not one of %s" % (reload_scope, ", ".join(RELOAD_SCOPES)))
-    return dict(system=str(system_id) if system_id else None, domain=domain, encryption=encryption,
+    return dict(system=str(system_id) if system_id else None, domain=domain, encryption=encryption, tls=tls,
                 media_encryption_types=types, reload=reload_scope)
 
 

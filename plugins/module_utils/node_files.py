@@ -90,18 +90,19 @@ _PRELUDE = [
 ]
 
 
-def check_script(files, show_certs=False):
+def check_script(files, show_certs=False, settings=()):
     """Check mode: compare the node's files with the wanted SHA-256 and mode; send nothing, write nothing."""
-    lines = list(_PRELUDE)
+    lines = list(_PRELUDE) + ["rc=0"]
     for f in files:
         lines += _status_lines(f, show_certs)
         lines.append("[ \"$status\" = unchanged ] || status=would-$status")
         lines.append("echo \"MXONE $status \"%s" % _quote(f.path))
-    return "\n".join(lines) + "\n"
+    lines += _settings_lines(settings, check_mode=True)
+    return "\n".join(lines) + "\nexit $rc\n"
 
 
-def install_script(files, show_certs=False):
-    """The sh script that installs ``files`` from the payload on its stdin."""
+def install_script(files, show_certs=False, settings=()):
+    """The sh script that installs ``files`` from the payload on its stdin, then applies ``settings``."""
     first_dir = _quote(_dirname(files[0].path))
     lines = list(_PRELUDE) + [
         "stage=",
@@ -142,6 +143,7 @@ def install_script(files, show_certs=False):
             "rm -rf \"$%s\"" % work,
             "echo \"MXONE $status \"%s" % target,
         ]
+    lines += _settings_lines(settings)
     lines.append("sync 2>/dev/null; exit $rc")
     return "\n".join(lines) + "\n"
 
@@ -182,3 +184,54 @@ def restore_script(paths):
         ]
     lines.append("sync 2>/dev/null; exit $rc")
     return "\n".join(lines) + "\n"
+
+
+class Setting(object):
+    """One ``Key: value`` line in a node's configuration file (MX-ONE's *.conf style)."""
+
+    def __init__(self, path, key, value):
+        self.path = path
+        self.key = key
+        self.value = value
+
+    @property
+    def label(self):
+        return "%s#%s" % (self.path, self.key)
+
+
+def _settings_lines(settings, check_mode=False):
+    """Set each ``Key: value`` line: other lines kept, the key's old lines replaced by one.
+
+    Each file is rewritten through a temporary file and a rename (atomic), its
+    mode kept and the old file kept as ``.previous``. Prints
+    ``MXONE <status> <path>#<key>`` with status unchanged, missing or content
+    (``would-`` in check mode).
+    """
+    lines = []
+    for setting in settings:
+        target = _quote(setting.path)
+        key_re = "^[[:space:]]*%s[[:space:]]*[:=]" % setting.key
+        want = "%s: %s" % (setting.key, setting.value)
+        lines += [
+            "if [ ! -f %s ]; then status=missing" % target,
+            "elif [ \"$(grep -Ec %s %s)\" = 1 ] && grep -Eq %s %s; then status=unchanged"
+            % (_quote(key_re), target, _quote(key_re + "[[:space:]]*%s[[:space:]]*$" % setting.value), target),
+            "else status=content; fi",
+        ]
+        if check_mode:
+            lines.append("[ \"$status\" = unchanged ] || status=would-$status")
+        else:
+            lines += [
+                "if [ \"$status\" != unchanged ]; then",
+                "  mkdir -p \"$(dirname %s)\" && t=$(mktemp %s.XXXXXX) || { rc=1; status=error; }" % (target, target),
+                "  if [ \"$status\" != error ]; then",
+                "    { [ -f %s ] && grep -Ev %s %s; echo %s; } > \"$t\" || rc=1" % (
+                    target, _quote(key_re), target, _quote(want)),
+                "    if [ -f %s ]; then chmod \"$(stat -c %%a %s)\" \"$t\"; cp -p %s %s; else chmod 644 \"$t\"; fi"
+                % (target, target, target, _quote(setting.path + PREVIOUS_SUFFIX)),
+                "    [ $rc = 0 ] && mv -f \"$t\" %s || { rm -f \"$t\"; rc=1; status=error; }" % target,
+                "  fi",
+                "fi",
+            ]
+        lines.append("echo \"MXONE $status \"%s" % _quote(setting.label))
+    return lines

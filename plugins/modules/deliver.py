@@ -77,6 +77,27 @@ options:
     description: Check mode only; the CA does not exist yet, so every file would change.
     type: bool
     default: false
+  settings:
+    description:
+      - C(Key; value) lines to set in the node's configuration files in the same round trip, for example
+        C(TlsClientVerificationMode) in C(/etc/opt/eri_sn/ip_telephony.conf). Other lines are kept; earlier lines
+        of the key are replaced by one; the file is rewritten atomically and the old one kept as C(.previous).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The configuration file on the node.
+        type: str
+        required: true
+      key:
+        description: The setting's name.
+        type: str
+        required: true
+      value:
+        description: Its value.
+        type: str
+        required: true
   restore:
     description:
       - Roll back instead; put C(eri_sn_cert.pem.previous) and C(ca.pem.previous) back in place (atomically), where

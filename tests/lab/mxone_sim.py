@@ -31,7 +31,10 @@ What it models
   (``openssl verify -purpose sslserver``); the leaf must be currently valid
   and must not be a CA.  ``ip_telephony.conf`` gives
   ``TlsClientVerificationMode`` (none|optional|mandatory; ``certs/ca.pem`` is
-  the client trust and must load when not ``none``).  A LIM that passes gets
+  the client trust and must load when not ``none``).  ``tls_telephony.conf``
+  with ``TlsEnabled: no`` ("configure MX-ONE not to use TLS"; the key is the
+  lab's stand-in, the documents do not give it) makes reload stop that LIM's
+  listeners without checking its bundle, and succeed.  A LIM that passes gets
   (re)started TLS listeners on its IP, ports 5061, 1300 and 1301, serving the
   bundle as it was at reload time (later edits have no effect until the next
   reload).  A LIM that fails is named on stderr with the block and the reason,
@@ -103,6 +106,25 @@ KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
 BUNDLE_REL = "certs/eri_sn_cert.pem"
 CA_REL = "certs/ca.pem"
 IPTEL_REL = "ip_telephony.conf"
+TLSCONF_REL = "tls_telephony.conf"
+
+
+def tls_enabled(eri):
+    """'Configure MX-ONE (not) to use TLS': ``TlsEnabled: no`` in tls_telephony.conf turns TLS off.
+
+    The source documents name the file and the menu choice, not its keys; this
+    key is the lab's stand-in. Absent file or key: TLS is on (a certificate
+    installed means TLS is used).
+    """
+    try:
+        with open(os.path.join(eri, TLSCONF_REL), encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                m = re.match(r"^\s*TlsEnabled\s*[:=]\s*(\S*)\s*$", line)
+                if m:
+                    return m.group(1).lower() not in ("no", "false", "0", "off")
+    except OSError:
+        pass
+    return True
 VERIFY_MODES = {
     "none": ssl.CERT_NONE,
     "optional": ssl.CERT_OPTIONAL,
@@ -954,10 +976,15 @@ def cmd_reload(ctx, args):
     ctx.say(f"reload {how}: system {ctx.system}, {len(lims)} LIM(s)")
     problems = {}
     cache = {}
+    disabled = set()
     for n in lims:
         label = f"LIM {n['lim']} ({n['name']})"
         if "down" in faults.get(n["name"], []):
             problems[n["name"]] = f"{label}: not reachable (node is down); not reloaded"
+            continue
+        if not tls_enabled(node_eri_sn(lab, n)):
+            _write_spec(lab, n["name"], None)
+            disabled.add(n["name"])
             continue
         problem, parts = _lim_check(n, cache, lab)
         if problem:
@@ -969,6 +996,9 @@ def cmd_reload(ctx, args):
     for n in lims:
         if n["name"] in problems:
             ctx.fail(f"reload: {problems[n['name']]}; TLS stays down on {n['ip']}")
+            continue
+        if n["name"] in disabled:
+            ctx.say(f"LIM {n['lim']} ({n['name']}): TLS not used (tls_telephony.conf); listeners stopped")
             continue
         r = result.get(n["name"], {})
         if r.get("error"):
