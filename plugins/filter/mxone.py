@@ -77,7 +77,7 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
         runner = next((h for h in hosts if hostvars[h].get("__mxone_activation_hosts", {}).get(system_id) == h),
                       None)
         tls = [p for h in hosts for p in probes.get(h, [])]
-        failure = hostvars[runner].get("__mxone_activate_failure") if runner else None
+        failure = hostvars[runner].get("__mxone_activate_failed") if runner else None
         restored = [r.get("item") for r in ((hostvars[runner].get("__mxone_activate_restore") or {}).get("results", [])
                                             if runner else []) if r.get("changed")]
         summary.append(dict(

@@ -41,8 +41,9 @@ What it models
   its listeners are stopped and stay down, and ``reload`` exits 1.  A LIM
   under the ``down`` fault makes the reload fail for that LIM (its listeners
   are left as they were).  Under the ``reload-fails`` fault (set on any LIM of
-  the system) ``reload`` exits 1 and stops the listeners of every LIM of the
-  system.
+  the system) the next ``reload`` exits 1 and stops the listeners of every
+  LIM of the system; the fault is then spent (a transient failure), so a
+  following reload (a rollback) runs normally.
 * TLS listeners: TLS 1.2 minimum; after the handshake a request whose first
   line starts with ``OPTIONS `` gets a minimal ``SIP/2.0 200 OK``; anything
   else is read and ignored until the client closes or 5 s pass.
@@ -969,6 +970,17 @@ def cmd_reload(ctx, args):
         labd_sync(lab.dir, names)
         ctx.fail(f"reload: system {ctx.system}: program unit SIPLP did not start "
                  f"(lab fault reload-fails); TLS is down on every LIM of the system")
+        # The fault is a transient failure: it is spent by the reload it failed, so the
+        # next reload (a rollback, a retry) runs normally.
+        with flocked(lab.path("run", "lab.lock")):
+            spent = lab.faults()
+            for n in lims:
+                kinds = [k for k in spent.get(n["name"], []) if k != "reload-fails"]
+                if kinds:
+                    spent[n["name"]] = kinds
+                else:
+                    spent.pop(n["name"], None)
+            write_json(lab.path("faults.json"), spent)
         st.setdefault("reloads", []).append({"time": now_iso(), "host": ctx.node["name"],
                                              "how": how, "ok": False})
         ctx.save_state(st)
