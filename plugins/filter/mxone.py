@@ -24,20 +24,35 @@ def activation_hosts(plan, hostvars, play_hosts, result_var="__mxone_deliver_res
     return chosen
 
 
-def verify_endpoints(plan, play_hosts_all, ports=(5061,)):
-    """TLS endpoints of the selected systems' LIMs, grouped by the CA chain to check them against."""
+def verify_endpoints(plan, play_hosts, ports=(5061,), system=None):
+    """TLS endpoints of the selected systems' LIMs, grouped for one ``tls_check`` call each.
+
+    A group shares the CA chain its certificates are checked against and the client certificate
+    presented: a LIM with ``TlsClientVerificationMode`` optional or mandatory is offered its own
+    certificate (EKU clientAuth), as a peer on a mutual-TLS SIP route would offer its own.
+    """
     groups = {}
-    everyone = set(play_hosts_all)
+    live = set(play_hosts)
     for host, lim in sorted(plan["hosts"].items()):
-        if lim["system"] not in plan.get("selected_systems", []) or host not in everyone:
+        if lim["system"] not in plan.get("selected_systems", []) or host not in live:
+            continue
+        if system is not None and lim["system"] != system:
             continue
         if not plan["systems"][lim["system"]].get("tls", True):
             continue  # TLS switched off on this system: nothing to shake hands with
-        chain = plan["certificates"][lim["certificate"]]["paths"]["chain"]
+        cert = plan["certificates"][lim["certificate"]]
+        mutual = lim.get("tls_client_verification") in ("optional", "mandatory")
+        key = "%s|%s" % (cert["paths"]["chain"], cert["id"] if mutual else "")
+        group = groups.setdefault(key, dict(ca_path=cert["paths"]["chain"],
+                                            client=cert["paths"] if mutual else None, endpoints=[],
+                                            phone_endpoints=[]))
         for port in ports:
-            groups.setdefault(chain, []).append(dict(name=host, address=lim["ip"], port=int(port),
-                                                     server_name=lim["fqdn"], system=lim["system"]))
-    return groups
+            endpoint = dict(name=host, address=lim["ip"], port=int(port), server_name=lim["fqdn"],
+                            system=lim["system"])
+            group["endpoints"].append(endpoint)
+            if lim.get("tls_client_verification") != "mandatory":  # SIPLP does no mutual TLS for phones
+                group["phone_endpoints"].append(endpoint)
+    return [groups[key] for key in sorted(groups)]
 
 
 def _commands(hostvars, host):
