@@ -110,7 +110,7 @@ def summary_lines(summary):
     """The summary as short lines for a person."""
     lines = []
     for entry in summary:
-        why = "; ".join("%s %s" % (c["id"], ("%s (%s)" % (c["reason"], c["detail"])) if c["changed"] else "kept")
+        why = "; ".join("%s %s" % (c["id"], ("%s (%s)" % (c["reason"], c["detail"])) if c["reason"] else "kept")
                         for c in entry["certificates"])
         commands = ", ".join("%s%s" % (c["command"], "" if c["rc"] == 0 else " [exit %s]" % c["rc"])
                              for c in entry["commands"]) or "none"
