@@ -12,11 +12,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
+from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, release
 
 
 def _host_vars(hostvars, host, names):
@@ -27,11 +31,17 @@ def _host_vars(hostvars, host, names):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("systems_group", "download_group", "pki_dir", "encryption_only"))
+    _VALID_ARGS = frozenset(("systems_group", "download_group", "pki_dir", "encryption_only", "lock",
+                             "lock_timeout", "release"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self._task.args
+        # Workers are forked from ansible-playbook: the parent is the run.
+        run_pid = os.getppid()
+        if boolean(args.get("release", False)):
+            result.update(changed=False, released=release(args.get("pki_dir") or "pki", run_pid))
+            return result
         systems_group = args.get("systems_group", "mxone_systems")
         download_group = args.get("download_group", "mxone_download_servers")
         hostvars = task_vars["hostvars"]
@@ -62,5 +72,12 @@ class ActionModule(ActionBase):
         plan["selected_systems"] = sorted(set(
             entry["system"] for host, entry in plan["hosts"].items()
             if host in selected and (plan["systems"][entry["system"]]["encryption"] or not encryption_only)))
+        if boolean(args.get("lock", True)) and not self._play_context.check_mode:
+            try:
+                lock_path, waited = acquire(plan["pki_dir"], run_pid, float(args.get("lock_timeout", 300)))
+            except MxonePkiError as error:
+                result.update(failed=True, msg=str(error), **error.context())
+                return result
+            plan["lock"] = dict(path=lock_path, waited=round(waited, 1))
         result.update(changed=False, plan=plan)
         return result

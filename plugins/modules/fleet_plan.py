@@ -46,6 +46,21 @@ options:
     description: Select only systems with C(mxone_encryption) true (enable_encryption.yml).
     type: bool
     default: false
+  lock:
+    description:
+      - Take the run lock of the PKI store (C(<pki_dir>/.run.lock)), so that two runs never create two CAs or issue
+        two certificates for one system. A second run waits up to O(lock_timeout) seconds, then stops with a message
+        naming the holder. The lock of a run that is gone (killed) is taken over. Not taken in check mode.
+    type: bool
+    default: true
+  lock_timeout:
+    description: Seconds to wait for another run's lock.
+    type: int
+    default: 300
+  release:
+    description: Only release this run's lock (at the end of a play) and return.
+    type: bool
+    default: false
   pki_dir:
     description:
       - The controller's PKI store; the plan gives each certificate its paths there (C(ca/ca.pem), C(ca/ca.key),
@@ -87,6 +102,9 @@ plan:
       type: dict
     download_servers:
       description: By host; dir, url.
+      type: dict
+    lock:
+      description: The lock taken; path, and seconds waited for it.
       type: dict
     selected_systems:
       description: Systems with at least one host in this play (after C(--limit)); with O(encryption_only), only
