@@ -31,7 +31,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
-from ansible_collections.mxone.pki.plugins.module_utils.naming import validate_domain, validate_ip
+from ansible_collections.mxone.pki.plugins.module_utils.naming import Names, validate_domain, validate_ip
 
 MODELS = ("mitel6000", "mivoice5300")
 CLIENT_CERT_MODES = ("shared", "per_phone")
@@ -191,3 +191,17 @@ def parse_mivoice5300(text):
         name, value = line.split("=", 1)
         values[name.strip()] = value.strip()
     return values
+
+
+_CLIENT_CN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def client_names(common_name, dns=None, ips=None):
+    """Names of a phone's client certificate: the PBX checks its signature and dates, not its names,
+    so the CN may be a plain label such as the MAC address or ``mitel-phones``."""
+    if not isinstance(common_name, str) or not _CLIENT_CN.match(common_name):
+        raise MxonePkiError("%r is not a usable common name for a phone certificate (letters, digits, . _ -)"
+                            % (common_name,), field="common_name")
+    dns = [validate_domain(name, field="dns") for name in (dns or [])]
+    ips = [validate_ip(ip, field="ips") for ip in (ips or [])]
+    return Names(common_name, dns, ips)
