@@ -79,7 +79,7 @@ class _Collector(object):
         try:
             return func(*args)
         except MxonePkiError as error:
-            self.add(where, field, error.msg)
+            self.add(where, error.field or field, error.msg)  # the validator knows best which variable
         except ValueError as error:
             self.add(where, field, str(error))
         return None
