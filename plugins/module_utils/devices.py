@@ -15,10 +15,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import posixpath
 
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import serialization
 from ansible_collections.mxone.pki.plugins.module_utils.certs import days_left
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.fleet import ca_paths
 from ansible_collections.mxone.pki.plugins.module_utils.naming import Names, validate_domain, validate_ip
 
 FORMATS = ("mivoice5000_pkcs12", "dgw_pem", "pem_parts", "connect_text")
@@ -111,3 +113,15 @@ def plain_private_key(key, key_format="pkcs8"):
     private_format = (serialization.PrivateFormat.PKCS8 if key_format == "pkcs8"
                       else serialization.PrivateFormat.TraditionalOpenSSL)
     return key.private_bytes(serialization.Encoding.PEM, private_format, serialization.NoEncryption())
+
+
+def device_paths(pki_dir, host):
+    """Where a device's files live in the controller's PKI store, beside the fleet's CA.
+
+    ``download_ca`` is the phones' CA file that ``rollout.yml`` writes when the fleet has customer-PKI
+    systems (every CA in use); phones get it instead of the enterprise CA alone when it exists.
+    """
+    directory = posixpath.join(pki_dir, "devices", host)
+    return dict(ca=ca_paths(pki_dir), dir=directory, cert=posixpath.join(directory, "cert.pem"),
+                key=posixpath.join(directory, "key.pem"), phones=posixpath.join(directory, "phones"),
+                download_ca=posixpath.join(pki_dir, "download", "ca.pem"))

@@ -43,8 +43,8 @@ HEADER = "Managed by mxone.pki (role mxone_devices); changes here are overwritte
 # File names on the download server, beside the CA file.
 FRAGMENT_6000 = "mxone-tls-6000.cfg"
 FRAGMENT_5300 = "mxone-tls-5300.cfg"
-SHARED_CLIENT_CERT = "phone-client.crt"
-SHARED_CLIENT_KEY = "phone-client.key"
+# Client certificate and key files are <stem>.crt and <stem>.key: "phone-client" when shared, the MAC per phone.
+SHARED_CLIENT_STEM = "phone-client"
 
 _MAC = re.compile(r"^[0-9A-F]{12}$")
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -61,7 +61,7 @@ def normalise_mac(mac, field="phones_macs"):
 def per_phone_files(mac):
     """The files of one phone in per-phone bothway mode: its certificate, key and 6000 fragment."""
     mac = normalise_mac(mac)
-    return dict(mac=mac, cert="%s.crt" % mac, key="%s.key" % mac, fragment="%s-tls.cfg" % mac)
+    return dict(mac=mac, stem=mac, cert="%s.crt" % mac, key="%s.key" % mac, fragment="%s-tls.cfg" % mac)
 
 
 def _file_name(value, field):
@@ -205,3 +205,37 @@ def client_names(common_name, dns=None, ips=None):
     dns = [validate_domain(name, field="dns") for name in (dns or [])]
     ips = [validate_ip(ip, field="ips") for ip in (ips or [])]
     return Names(common_name, dns, ips)
+
+
+def download_files(models, time_server, ca_file="ca.pem", port=TLS_PORT, aes256=True, bothway=False,
+                   client_cert_mode="shared", macs=None, client_common_name="mitel-phones"):
+    """Everything a download server gets besides the CA file.
+
+    ``{"fragments": [{name, content}], "clients": [{stem, common_name, cert, key}]}``: the fragments
+    of the chosen models (plus one per phone in per-phone Bothway mode) and the client certificates to
+    issue (one shared, or one per MAC, whose CN is the MAC).
+    """
+    macs = check_plan(models, bothway, client_cert_mode, macs)
+    port = int(port)
+    fragments, clients = [], []
+    shared = bool(bothway) and client_cert_mode == "shared"
+    if shared:
+        clients.append(dict(stem=SHARED_CLIENT_STEM, common_name=client_common_name,
+                            cert="%s.crt" % SHARED_CLIENT_STEM, key="%s.key" % SHARED_CLIENT_STEM))
+    if "mitel6000" in models:
+        settings = mitel6000_settings(ca_file, time_server, port=port, aes256=aes256, bothway=bothway,
+                                      client_cert=clients[0]["cert"] if shared else None,
+                                      client_key=clients[0]["key"] if shared else None)
+        fragments.append(dict(name=FRAGMENT_6000, content=render_mitel6000(
+            settings, comment="Mitel 6000 SIP phones: merge into aastra.cfg (or <MAC>.cfg).")))
+    if "mivoice5300" in models:
+        fragments.append(dict(name=FRAGMENT_5300, content=render_mivoice5300(
+            mivoice5300_settings(ca_file, time_server, port=port))))
+    if bothway and client_cert_mode == "per_phone":
+        for mac in macs:
+            files = per_phone_files(mac)
+            clients.append(dict(stem=files["stem"], common_name=files["mac"], cert=files["cert"], key=files["key"]))
+            fragments.append(dict(name=files["fragment"], content=render_mitel6000(
+                mitel6000_local_settings(files["cert"], files["key"]),
+                comment="Bothway mode: phone %s's own certificate; merge into its <MAC>.cfg." % files["mac"])))
+    return dict(fragments=fragments, clients=clients)

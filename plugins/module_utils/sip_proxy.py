@@ -97,7 +97,8 @@ def render_opensips_tls_mgm(certificate, private_key, ca_list, domain="mxone", v
         for param in ("certificate", "private_key", "ca_list"):
             lines.append('modparam("tls_mgm", "%s", "[%s]%s")' % (param, name, paths[param]))
         lines.append('modparam("tls_mgm", "verify_cert", "[%s]%d")' % (name, 1 if verify else 0))
-        lines.append('modparam("tls_mgm", "require_cert", "[%s]%d")' % (name, 1 if verify else 0))
+        if kind == "server_domain":  # a client certificate is demanded by the server side only
+            lines.append('modparam("tls_mgm", "require_cert", "[%s]%d")' % (name, 1 if verify else 0))
     return "\n".join(lines) + "\n"
 
 

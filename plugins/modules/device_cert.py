@@ -363,6 +363,24 @@ def wanted_names(params):
     return device_names(params["common_name"], params["dns"], params["ips"], allow_wildcard=False)
 
 
+def planned_files(params, fmt):
+    """The device files by role, as ``stage_device_files`` writes them (for a check run before the CA exists)."""
+    dest, name = params["dest_dir"], params["name"]
+    if not dest:
+        return {}
+    names = dict(ca_pem="ca.pem")
+    names.update({"mivoice5000_pkcs12": dict(pkcs12="%s.p12" % name),
+                  "dgw_pem": dict(host_pem="%s-host.pem" % name),
+                  "pem_parts": dict(cert="%s.crt" % name, key="%s.key" % name),
+                  "connect_text": dict(import_text="%s-import.txt" % name)}[fmt])
+    if params["kind"] == "connect" or params["csr_subject"]:
+        names["csr"] = "%s.csr" % name
+    files = dict((role, os.path.join(dest, file_name)) for role, file_name in names.items())
+    if fmt == "dgw_pem":
+        files["ca_der"] = [os.path.join(dest, der_names(1)[0])]
+    return files
+
+
 def stage_device_files(writer, params, fmt, names, key, cert, chain, now):
     """Build, check and stage the device files; return ``(files, extra_result)``."""
     dest, name = params["dest_dir"], params["name"]
@@ -460,10 +478,14 @@ def main():
         renew_before = parse_renew_before(params["renew_before"] if params["renew_before"] is not None
                                           else defaults["renew_before"])
         if module.check_mode and read_bytes(params["ca_cert_path"]) is None:
+            # A check run before the CA exists: a real run would create the CA first, then issue.
+            files = planned_files(params, fmt)
+            paths = [params["key_path"], params["cert_path"]]
+            paths += [p for role, p in sorted(files.items()) if role != "ca_der"] + files.get("ca_der", [])
             module.exit_json(changed=True, reason="missing", new_key=True, renew=True, certificate=names.as_dict(),
-                             previous={}, days_left=None, warning=None, files={},
+                             previous={}, days_left=None, warning=None, files=files,
                              detail="the CA does not exist yet; a certificate would be issued after it is created",
-                             changed_files=[params["key_path"], params["cert_path"]])
+                             changed_files=paths)
         ca = load_ca_from_params(params)
         before = facts_of_file(params["cert_path"], now)
         existing = load_existing(params["cert_path"], params["key_path"], params["key_passphrase"])
