@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The bare-SSH floor: the physical limit of delivering the rollout's files on this machine.
+
+Two steps, each its own process so that bench/run can time them apart:
+
+    floor.py material --state-dir LAB --out DIR
+        The same material as mxone.pki's defaults, made directly with ``cryptography``:
+        a CA (RSA 3072, CN MXOneEnterpriseCA, CA:TRUE) and one certificate per system
+        (RSA 2048, CN *.<domain>, every lim<N>.<domain> and LIM IP as SAN), then per LIM the
+        two files (eri_sn_cert.pem = key, certificate, CA; ca.pem) and ca.pem for the download
+        servers, as ready-to-send tar streams in DIR. (Timed separately: ``floor_material_s``.)
+
+    floor.py deliver --state-dir LAB --out DIR --forks N
+        Per node ONE ``ssh`` call that unpacks both files from stdin (tar, modes kept),
+        N at a time; then per system ONE ``ssh`` call to its first LIM:
+        ``media_encryption_enable -type extension && data_backup && reload --system``,
+        the systems in parallel. Nothing is checked, nothing is kept: the floor.
+        (This is ``floor_s``.)
+
+Prints one JSON object on stdout. Stdlib + cryptography only; no mxone.pki code.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import io
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+LAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "lab", "lab")
+CERTS_DIR = "/etc/opt/eri_sn/certs"
+DL_DIR = "/srv/mxone-dl"
+ACTIVATE = "media_encryption_enable -type extension && data_backup && reload --system"
+
+
+def lab_nodes(state_dir):
+    out = subprocess.run([LAB, "status", "--json", "--state-dir", state_dir], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def material(state_dir, out):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = now - datetime.timedelta(minutes=5)
+    nodes = lab_nodes(state_dir)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MXOneEnterpriseCA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(start)
+          .not_valid_after(now + datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .add_extension(ca_ski, critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
+
+    systems = {}
+    for node in nodes:
+        if node["kind"] == "lim":
+            systems.setdefault(node["system"], []).append(node)
+    bundles = {}
+    for system, lims in sorted(systems.items()):
+        domain = lims[0]["fqdn"].split(".", 1)[1]
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        san = [x509.DNSName(n["fqdn"]) for n in lims] + [x509.IPAddress(ipaddress.ip_address(n["ip"])) for n in lims]
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "*." + domain)]))
+                .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(start).not_valid_after(now + datetime.timedelta(days=364))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .add_extension(x509.SubjectAlternativeName(san), critical=False)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(aki, critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        bundles[system] = (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption())
+                           + cert.public_bytes(serialization.Encoding.PEM) + ca_pem)
+
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "ca.pem"), "wb") as handle:
+        handle.write(ca_pem)
+    for node in nodes:
+        files = [("ca.pem", ca_pem, 0o644)]
+        if node["kind"] == "lim":
+            files.insert(0, ("eri_sn_cert.pem", bundles[node["system"]], 0o600))
+        stream = io.BytesIO()
+        with tarfile.open(fileobj=stream, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, data, mode in files:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+                tar.addfile(info, io.BytesIO(data))
+        with open(os.path.join(out, node["name"] + ".tar"), "wb") as handle:
+            handle.write(stream.getvalue())
+    return {"nodes": len(nodes), "systems": len(systems)}
+
+
+def ssh_argv(state_dir, node):
+    return ["ssh", "-i", os.path.join(state_dir, "ssh", "id_ed25519"), "-p", str(node["ssh_port"]),
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "root@" + node["ip"]]
+
+
+def run_ssh(argv, data=None):
+    proc = subprocess.run(argv, input=data, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError("%s: exit %d: %s" % (" ".join(argv[-2:]), proc.returncode,
+                                                proc.stderr.decode(errors="replace").strip()[-300:]))
+
+
+def deliver(state_dir, out, forks):
+    nodes = lab_nodes(state_dir)
+    started = time.monotonic()
+
+    def one(node):
+        with open(os.path.join(out, node["name"] + ".tar"), "rb") as handle:
+            data = handle.read()
+        target = CERTS_DIR if node["kind"] == "lim" else DL_DIR
+        run_ssh(ssh_argv(state_dir, node) + ["tar -xf - --no-same-owner -C " + target], data)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=forks) as pool:
+        list(pool.map(one, nodes))
+    delivered = time.monotonic()
+    leaders = {}
+    for node in sorted((n for n in nodes if n["kind"] == "lim"), key=lambda n: n["lim"]):
+        leaders.setdefault(node["system"], node)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(forks, len(leaders)))) as pool:
+        list(pool.map(lambda n: run_ssh(ssh_argv(state_dir, n) + [ACTIVATE]), leaders.values()))
+    done = time.monotonic()
+    return {"nodes": len(nodes), "ssh_calls": len(nodes) + len(leaders),
+            "deliver_s": round(delivered - started, 3), "activate_s": round(done - delivered, 3)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=["material", "deliver"])
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--out", required=True, help="where the material is kept between the two steps")
+    parser.add_argument("--forks", type=int, default=50)
+    args = parser.parse_args()
+    if args.step == "material":
+        result = material(args.state_dir, args.out)
+    else:
+        result = deliver(args.state_dir, args.out, args.forks)
+    json.dump(result, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()

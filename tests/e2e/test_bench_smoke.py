@@ -1,0 +1,51 @@
+"""Smoke run of the benchmark (bench/run --quick): it runs end to end and writes every figure.
+
+1 system x 2 LIMs + 1 download server, each contender once: the bare-SSH floor, our rollout (first
+and second run), 20 certificates through the core and through bare cryptography, and the
+community.crypto reference only when bench/.venv is already there (the smoke run does not install it:
+that takes ~30 s and 550 MB; the full `bench/run` does). No timing is asserted, only that the results
+JSON has its keys, that every contender was verified against the lab and that the second run
+changed nothing. Skip with MXONE_SKIP_BENCH=1.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from helpers import ROOT
+
+RUN = os.path.join(ROOT, "bench", "run")
+NET = "127.%d" % (91 + os.getpid() % 8)  # the full benchmark uses 127.90; the other e2e tests stay off 90..99
+SSH_PORT, HTTP_PORT = 2923, 8981
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+    pytest.mark.skipif(os.environ.get("MXONE_SKIP_BENCH") == "1", reason="MXONE_SKIP_BENCH=1"),
+]
+
+KEYS = ("reference_s", "floor_s", "ours_first_s", "ours_second_s", "issue_1000_ours_s", "issue_1000_bare_s",
+        "ratio_reference_over_ours_first", "ratio_ours_first_over_second", "ratio_ours_first_over_floor",
+        "ratio_issue_ours_over_bare", "machine", "versions", "lims", "forks", "date", "targets", "measurements")
+
+
+def test_quick_benchmark_writes_every_figure(tmp_path):
+    out = tmp_path / "quick.json"
+    state = "/tmp/mxone-bench-smoke-%d" % os.getpid()
+    proc = subprocess.run([RUN, "--quick", "--out", str(out), "--state-root", state, "--net", NET,
+                           "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lab_left = os.path.exists(os.path.join(state, "lab"))
+    subprocess.run(["rm", "-rf", state])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not lab_left, "the benchmark left its lab up"
+    res = json.loads(out.read_text())
+    for key in KEYS:
+        assert key in res, key
+    assert (res["lims"], res["forks"], res["issue_count"]) == (2, 3, 20)
+    for key in ("floor_s", "ours_first_s", "ours_second_s", "issue_1000_ours_s", "issue_1000_bare_s"):
+        assert isinstance(res[key], float), (key, res[key])
+    assert res["ours_second_changed"] == [0]
+    assert res["all_verified"] is True, json.dumps(res["measurements"], indent=1)[:3000]
+    assert "| ours: rollout.yml, first run |" in proc.stdout  # the table
