@@ -516,9 +516,10 @@ def main():
     if warning is None and existing.cert is not None and decision.renew:
         previous_warning = expiry_warning(kind, existing.cert, now, warn_days, what="certificate in the store")
         if previous_warning:
-            warning = "%s; a new one %s: upload %s to the device" % (
+            device_files = [p for p in writer.changed_paths if p not in (params["cert_path"], params["key_path"])]
+            warning = "%s; a new one %s%s" % (
                 previous_warning, "would be issued" if module.check_mode else "was issued",
-                ", ".join(sorted(p for role, p in files.items() if role != "ca_der")) or "it")
+                ": upload %s to the device" % ", ".join(device_files) if device_files else "")
     if warning:
         module.warn(warning)
     reason = decision.reason or ("files" if writer.changed_paths else None)
