@@ -3,7 +3,7 @@ Mitel Connect and a phones' download server. Every file is parsed back as the de
 
 The SIP proxy host and the download server are this machine (ansible_connection local, directories under
 tmp); MiVoice 5000, TA7100 and Connect hosts are never contacted. The Kamailio proxy, which does run here,
-is tested against the real thing in test_sip_proxy.py.
+is tested against the real thing in test_sip_proxy_kamailio.py.
 """
 
 import datetime
