@@ -44,5 +44,6 @@ def phones_files(models, time_server, ca_file="ca.pem", port=phones.TLS_PORT, ae
 
 class FilterModule(object):
     def filters(self):
-        return {"device_paths": device_paths, "kamailio_tls_cfg": kamailio_tls_cfg, "opensips_tls_mgm": opensips_tls_mgm,
+        return {"device_paths": device_paths, "kamailio_tls_cfg": kamailio_tls_cfg,
+                "opensips_tls_mgm": opensips_tls_mgm,
                 "phones_files": phones_files}

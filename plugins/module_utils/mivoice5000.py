@@ -83,8 +83,8 @@ def check_system_certificate(key, cert, chain, now, source="PKCS#12"):
     if not key_fits_certificate(key, cert):
         raise MxonePkiError("%s: the private key does not fit the certificate" % source, file=source)
     if is_ca(cert):
-        raise MxonePkiError("%s: %r is a CA certificate, not a system certificate" % (source, common_name(cert.subject)),
-                            file=source)
+        raise MxonePkiError("%s: %r is a CA certificate, not a system certificate"
+                            % (source, common_name(cert.subject)), file=source)
     problem = validity_problem(cert, now)
     if problem:
         raise MxonePkiError("%s: the certificate is %s; MiVoice 5000 must never get a certificate that is not "

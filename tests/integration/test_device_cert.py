@@ -1,4 +1,4 @@
-"""mxone.pki.device_cert through one real ansible-playbook run on localhost (tests/integration/playbooks/device_cert.yml).
+"""mxone.pki.device_cert through one real ansible-playbook run on localhost (playbooks/device_cert.yml here).
 
 Check mode writes nothing, a second run changes nothing, the 14-day MiVoice 5000 threshold gives a warning
 and renews, a certificate that is not yet valid is re-issued, the PKCS#12 protection switches, and refusals

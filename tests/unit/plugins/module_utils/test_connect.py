@@ -84,7 +84,8 @@ def test_import_text_with_a_longer_chain(pki):
 
 @pytest.mark.parametrize("make, message", [
     (lambda r, ca, other: pem_key(r.key) + pem_cert(r.cert) + pem_cert(ca), "signed certificate must come first"),
-    (lambda r, ca, other: pem_cert(r.cert) + pem_key(r.key) + pem_cert(ca), r"RSA private key \(BEGIN RSA PRIVATE KEY\)"),
+    (lambda r, ca, other: pem_cert(r.cert) + pem_key(r.key) + pem_cert(ca),
+     r"RSA private key \(BEGIN RSA PRIVATE KEY\)"),
     (lambda r, ca, other: pem_cert(r.cert) + pem_cert(ca), "needs the certificate, the RSA private key"),
     (lambda r, ca, other: pem_cert(r.cert) + pem_key(other, fmt=TRADITIONAL) + pem_cert(ca), "does not fit"),
 ])

@@ -104,5 +104,6 @@ def test_device_paths_share_the_fleet_ca():
     paths = device_paths("/srv/pki", "pbx-paris")
     assert paths["ca"] == {"cert": "/srv/pki/ca/ca.pem", "key": "/srv/pki/ca/ca.key"}
     assert paths["dir"] == "/srv/pki/devices/pbx-paris"
-    assert (paths["cert"], paths["key"]) == ("/srv/pki/devices/pbx-paris/cert.pem", "/srv/pki/devices/pbx-paris/key.pem")
+    assert paths["cert"] == "/srv/pki/devices/pbx-paris/cert.pem"
+    assert paths["key"] == "/srv/pki/devices/pbx-paris/key.pem"
     assert paths["download_ca"] == "/srv/pki/download/ca.pem"

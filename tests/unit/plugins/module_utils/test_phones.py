@@ -51,7 +51,8 @@ def test_mivoice5300_fragment_parses_back():
     ("dir/ca.pem", "192.0.2.1", "phones_ca_file"),
 ])
 def test_fragment_inputs_refused(ca_file, time_server, field):
-    for render in (lambda: mitel6000_settings(ca_file, time_server), lambda: mivoice5300_settings(ca_file, time_server)):
+    for render in (lambda: mitel6000_settings(ca_file, time_server),
+                   lambda: mivoice5300_settings(ca_file, time_server)):
         with pytest.raises(MxonePkiError) as error:
             render()
         assert error.value.field == field
