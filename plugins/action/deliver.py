@@ -29,7 +29,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE
 from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.node_files import (
-    PREVIOUS_SUFFIX, NodeFile, Setting, check_script, install_script, parse_output, payload, restore_script)
+    PREVIOUS_SUFFIX, NodeFile, Setting, activated_script, check_script, install_script, parse_output, payload, restore_script)
 
 DEFAULT_DEST_DIR = "/etc/opt/eri_sn/certs"
 
@@ -54,7 +54,7 @@ def _split_certs(data):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
-                             "pending_ca", "pending_facts", "restore", "settings"))
+                             "pending_ca", "pending_facts", "restore", "settings", "activation", "activated"))
 
     def _node_files(self, args, now, check_mode):
         """(files to compare and install, the leaf, paths a check run can only say will change).
@@ -89,7 +89,7 @@ class ActionModule(ActionBase):
             chain = _chain(_read(chain_path, "certificate.chain_path"), chain_path)
             bundle = build_sn_bundle(key, leaf, chain)
             check_sn_bundle(bundle, now, source=bundle_path)  # never send what a node would refuse
-            files.append(NodeFile(bundle_path, bundle, KEY_MODE))
+            files.append(NodeFile(bundle_path, bundle, KEY_MODE, activation=boolean(args.get("activation", False))))
         files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE))
         return pending + files, leaf
 
@@ -112,10 +112,27 @@ class ActionModule(ActionBase):
                       reason="; ".join("%s %s" % (os.path.basename(p), s) for p, s in sorted(statuses.items())))
         return result
 
+    def _activated(self, result):
+        """The activation ran: the installed bundle is the running one; drop the pending marker."""
+        args = self._task.args
+        path = os.path.join(args.get("dest_dir") or DEFAULT_DEST_DIR, args.get("bundle_name") or SN_BUNDLE_NAME)
+        if self._play_context.check_mode:
+            result.update(changed=False, files={path: "would-activate"})
+            return result
+        res = self._low_level_execute_command(activated_script(path), sudoable=True, executable="/bin/sh")
+        statuses, _, error = parse_output(to_text(res.get("stdout", "")))
+        if res.get("rc") != 0 or error:
+            result.update(failed=True, msg="marking %s as activated failed: %s" % (path, error or res.get("stderr")))
+            return result
+        result.update(changed=False, files=statuses)
+        return result
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         if boolean(self._task.args.get("restore", False)):
             return self._restore(result)
+        if boolean(self._task.args.get("activated", False)):
+            return self._activated(result)
         now = datetime.datetime.now(datetime.timezone.utc)
         check_mode = bool(self._play_context.check_mode)
         want_diff = bool(self._play_context.diff)

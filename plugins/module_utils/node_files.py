@@ -41,13 +41,27 @@ def _quote(text):
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-class NodeFile(object):
-    """A file for a node; ``content=None`` only looks at it (a check run whose new content is not made yet)."""
+PENDING_MARKER = ".mxone-activation-pending"
 
-    def __init__(self, path, content, mode):
+
+def pending_marker(path):
+    """The marker beside ``path`` that says: installed, not yet activated (reload not yet done)."""
+    return "%s/%s" % (_dirname(path), PENDING_MARKER)
+
+
+class NodeFile(object):
+    """A file for a node; ``content=None`` only looks at it (a check run whose new content is not made yet).
+
+    With ``activation=True`` a new install leaves a marker beside the file until the activation
+    (reload) has run; a later run that finds the file in place but the marker still there reports
+    ``pending``, so an activation lost to a killed run is not lost for good.
+    """
+
+    def __init__(self, path, content, mode, activation=False):
         self.path = path
         self.content = content
         self.mode = mode
+        self.activation = activation
 
     @property
     def probe_only(self):
@@ -76,6 +90,9 @@ def _status_lines(f, show_certs):
             "  elif [ \"$(stat -c %%a %s)\" != %o ]; then status=mode; fi" % (target, f.mode),
             "fi",
         ]
+        if f.activation:
+            lines.append("[ \"$status\" = unchanged ] && [ -f %s ] && status=pending"
+                         % _quote(pending_marker(f.path)))
     if show_certs:
         lines.append("[ \"$status\" = unchanged ] || cert %s" % target)
     return lines
@@ -111,8 +128,11 @@ def install_script(files, show_certs=False, settings=()):
         "trap 'exit 130' HUP INT TERM PIPE",
         # the payload holds a private key: stage it in a 0700 directory on the target's own filesystem
         "mkdir -p %s || fail 'no directory '%s" % (first_dir, first_dir),
-        "stage=$(mktemp -d %s/.mxone-in.XXXXXX) || fail 'no space in '%s" % (first_dir, first_dir),
-        "cat > \"$stage/payload\" || fail 'reading payload'",
+        # staging left by a run that was killed (the run lock keeps two runs from one node at a time)
+        "rm -rf %s/.mxone-in.* %s/.mxone.* 2>/dev/null" % (first_dir, first_dir),
+        "stage=$(mktemp -d %s/.mxone-in.XXXXXX 2>&1) || fail \"staging in \"%s\": $stage\"" % (first_dir, first_dir),
+        # errors are captured in memory: on a full disk there is no room to write them down
+        "e=$( { cat > \"$stage/payload\"; } 2>&1 ) || fail \"writing in \"%s\": $e\"" % first_dir,
     ]
     offset = 0
     for index, f in enumerate(files):
@@ -122,9 +142,10 @@ def install_script(files, show_certs=False, settings=()):
             # unpack beside the target so the rename is atomic
             "d=$(dirname %s)" % target,
             "[ -d \"$d\" ] || mkdir -p \"$d\" || fail 'no directory for '%s" % target,
-            "%s=$(mktemp -d \"$d/.mxone.XXXXXX\") || fail 'no space for '%s" % (work, target),
-            "tail -c +%d \"$stage/payload\" | head -c %d > \"$%s/new\" || { rm -rf \"$%s\"; fail 'writing '%s; }"
-            % (offset + 1, len(f.content), work, work, target),
+            "[ \"$d\" = %s ] || rm -rf \"$d\"/.mxone.* 2>/dev/null" % first_dir,
+            "%s=$(mktemp -d \"$d/.mxone.XXXXXX\" 2>&1) || fail \"staging \"%s\": $%s\"" % (work, target, work),
+            "e=$( { tail -c +%d \"$stage/payload\" | head -c %d > \"$%s/new\"; } 2>&1 ) "
+            "|| { rm -rf \"$%s\"; fail \"writing \"%s\": $e\"; }" % (offset + 1, len(f.content), work, work, target),
             "set -- $(sha256sum \"$%s/new\")" % work,
             "[ \"$1\" = %s ] || { rm -rf \"$%s\"; fail 'transfer damaged for '%s; }" % (f.sha256, work, target),
             "chmod %o \"$%s/new\"" % (f.mode, work),
@@ -136,8 +157,10 @@ def install_script(files, show_certs=False, settings=()):
         target = _quote(f.path)
         work = "w%d" % index
         lines += _status_lines(f, show_certs) + [
-            "if [ \"$status\" != unchanged ]; then",
+            "if [ \"$status\" != unchanged ] && [ \"$status\" != pending ]; then",
             "  if [ -f %s ]; then cp -p %s %s || rc=1; fi" % (target, target, _quote(f.path + PREVIOUS_SUFFIX)),
+            # the marker first: if the run dies right after the rename, the next run still activates
+            ("  : > %s || rc=1" % _quote(pending_marker(f.path))) if f.activation else "  :",
             "  mv -f \"$%s/new\" %s || rc=1" % (work, target),
             "fi",
             "rm -rf \"$%s\"" % work,
@@ -182,8 +205,17 @@ def restore_script(paths):
             "  [ $? -eq 0 ] || { rm -f \"$t\"; rc=1; echo \"MXONE error restoring \"%s; }" % target,
             "else echo \"MXONE no-previous \"%s; fi" % target,
         ]
+    if paths:
+        lines.append("rm -f %s" % _quote(pending_marker(paths[0])))  # the previous bundle is the one running
     lines.append("sync 2>/dev/null; exit $rc")
     return "\n".join(lines) + "\n"
+
+
+def activated_script(path):
+    """After a successful activation: the bundle at ``path`` is the one running; drop its marker."""
+    marker = _quote(pending_marker(path))
+    return "\n".join(list(_PRELUDE) + ["rm -f %s || fail 'cannot remove '%s" % (marker, marker),
+                                       "echo \"MXONE activated \"%s" % _quote(path)]) + "\n"
 
 
 class Setting(object):

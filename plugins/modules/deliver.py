@@ -98,10 +98,22 @@ options:
         description: Its value.
         type: str
         required: true
+  activation:
+    description:
+      - The bundle needs an activation (C(reload)) to take effect. A new install then leaves a marker beside it
+        (C(.mxone-activation-pending)) until O(activated) clears it; a run that finds the bundle in place but the
+        marker still there reports the node as changed (V(pending)), so an activation lost to an interrupted run
+        happens on the next one.
+    type: bool
+    default: false
+  activated:
+    description: Only clear the activation marker (after a successful reload) and return.
+    type: bool
+    default: false
   restore:
     description:
       - Roll back instead; put C(eri_sn_cert.pem.previous) and C(ca.pem.previous) back in place (atomically), where
-        they exist. O(certificate) and O(ca_path) are not read.
+        they exist, and clear the activation marker. O(certificate) and O(ca_path) are not read.
     type: bool
     default: false
   pending_facts:
@@ -131,7 +143,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Status of each file on the node; V(unchanged), V(missing), V(content), V(mode), prefixed V(would-) in check mode; V(would-reissue) when the certificate is yet to be issued.
+  description: Status of each file on the node; V(unchanged), V(missing), V(content), V(mode), V(pending) (installed earlier, activation not yet done), prefixed V(would-) in check mode; V(would-reissue) when the certificate is yet to be issued.
   returned: always
   type: dict
   sample: {/etc/opt/eri_sn/certs/eri_sn_cert.pem: content, /etc/opt/eri_sn/certs/ca.pem: unchanged}
