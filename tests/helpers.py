@@ -22,6 +22,16 @@ BIN = os.path.dirname(sys.executable)
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
+LAB = os.path.join(ROOT, "tests", "lab", "lab")
+
+
+def lab(state, *args):
+    """Run a tests/lab/lab command against the lab in ``state``; its output, or an assertion error."""
+    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
 class PlaybookRun(object):
     def __init__(self, proc):
         self.rc = proc.returncode

@@ -18,20 +18,14 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from helpers import ROOT, CustomerPki, ansible_env, run_playbook
+from helpers import LAB, ROOT, ansible_env, CustomerPki, lab, run_playbook
 
-LAB = os.path.join(ROOT, "tests", "lab", "lab")
 NET = "127.%d" % (200 + os.getpid() % 40)
 SSH_PORT, HTTP_PORT = 2722, 8580
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
-
-def lab(state, *args):
-    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 class Fleet(object):

@@ -22,9 +22,8 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from helpers import ROOT, CustomerPki, ansible_env, run_playbook
+from helpers import LAB, ROOT, ansible_env, CustomerPki, lab, run_playbook
 
-LAB = os.path.join(ROOT, "tests", "lab", "lab")
 NET = "127.%d" % (60 + os.getpid() % 30)
 SSH_PORT = 2522
 HTTP_PORT = 8380
@@ -34,11 +33,6 @@ PFX_PASSWORD = "pfx-Secret-42"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
-
-def lab(state, *args):
-    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 class Fleet(object):

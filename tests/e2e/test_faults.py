@@ -16,22 +16,16 @@ import time
 import pytest
 from cryptography import x509
 
-from helpers import ROOT, ansible_env, run_playbook
+from helpers import LAB, ROOT, ansible_env, lab, run_playbook
 from ansible_collections.mxone.pki.plugins.module_utils.bundle import check_sn_bundle
 from ansible_collections.mxone.pki.plugins.module_utils.certs import utcnow
 
-LAB = os.path.join(ROOT, "tests", "lab", "lab")
 NET = "127.%d" % (60 + os.getpid() % 30)
 SSH_PORT, HTTP_PORT = 2822, 8680
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
-
-def lab(state, *args):
-    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 class Fleet(object):

@@ -16,9 +16,8 @@ import time
 import pytest
 from cryptography import x509
 
-from helpers import ROOT, ansible_env, run_playbook
+from helpers import LAB, ROOT, ansible_env, lab, run_playbook
 
-LAB = os.path.join(ROOT, "tests", "lab", "lab")
 NET = "127.%d" % (100 + os.getpid() % 40)
 SSH_PORT = 2422
 HTTP_PORT = 8280
@@ -28,11 +27,6 @@ ACTIVATION = ["media_encryption_enable -type extension", "data_backup", "reload 
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
-
-def lab(state, *args):
-    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 class Fleet(object):

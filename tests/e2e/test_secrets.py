@@ -12,26 +12,19 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from helpers import ROOT, ansible_env, run_playbook
+from helpers import LAB, ROOT, ansible_env, lab, run_playbook
 
-LAB = os.path.join(ROOT, "tests", "lab", "lab")
 NET = "127.%d" % (20 + os.getpid() % 30)
 SSH_PORT, HTTP_PORT = 3022, 8780
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
-
-def lab(state, *args):
-    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 @pytest.fixture(scope="module")
