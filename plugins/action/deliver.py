@@ -17,7 +17,6 @@ __metaclass__ = type
 import datetime
 import os
 
-from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
