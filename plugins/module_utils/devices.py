@@ -20,7 +20,7 @@ import posixpath
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import serialization
 from ansible_collections.mxone.pki.plugins.module_utils.certs import days_left
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
-from ansible_collections.mxone.pki.plugins.module_utils.fleet import ca_paths
+from ansible_collections.mxone.pki.plugins.module_utils.fleet import ca_paths, download_ca_path
 from ansible_collections.mxone.pki.plugins.module_utils.naming import Names, validate_domain, validate_ip
 
 FORMATS = ("mivoice5000_pkcs12", "dgw_pem", "pem_parts", "connect_text")
@@ -124,4 +124,4 @@ def device_paths(pki_dir, host):
     directory = posixpath.join(pki_dir, "devices", host)
     return dict(ca=ca_paths(pki_dir), dir=directory, cert=posixpath.join(directory, "cert.pem"),
                 key=posixpath.join(directory, "key.pem"), phones=posixpath.join(directory, "phones"),
-                download_ca=posixpath.join(pki_dir, "download", "ca.pem"))
+                download_ca=download_ca_path(pki_dir))

@@ -173,6 +173,11 @@ def ca_paths(pki_dir):
     return dict(cert=posixpath.join(pki_dir, "ca", "ca.pem"), key=posixpath.join(pki_dir, "ca", "ca.key"))
 
 
+def download_ca_path(pki_dir):
+    """The phones' CA file (every CA in use) that the rollout writes for the download servers."""
+    return posixpath.join(pki_dir, "download", "ca.pem")
+
+
 def certificate_paths(pki_dir, cert_id, mode):
     """Where one certificate lives in the PKI store; the chain is the CA's unless a customer PKI signed it."""
     directory = posixpath.join(pki_dir, "certs", cert_id)
@@ -252,4 +257,5 @@ def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
     for cert in certificates:
         cert["paths"] = certificate_paths(pki_dir, cert["id"], cert["mode"])
     return dict(systems=systems, hosts=hosts_plan, certificates=dict((c["id"], c) for c in certificates),
-                download_servers=downloads, ca=ca_paths(pki_dir), pki_dir=pki_dir)
+                download_servers=downloads, ca=ca_paths(pki_dir), download_ca=download_ca_path(pki_dir),
+                pki_dir=pki_dir)

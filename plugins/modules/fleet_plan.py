@@ -100,6 +100,9 @@ plan:
     ca:
       description: Paths of the enterprise CA certificate and key.
       type: dict
+    download_ca:
+      description: Path of the phones' CA file (every CA in use) written for the download servers.
+      type: str
     download_servers:
       description: By host; dir, url.
       type: dict
