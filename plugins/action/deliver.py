@@ -8,6 +8,11 @@ key decrypted only here), checked as the node would check it, and sent on
 the SSH channel's stdin to a small sh script (module_utils/node_files.py)
 that installs it atomically and keeps the previous file. No module, no
 Python on the node, no temporary copy of the key on the controller.
+
+With ``targets`` (run_once), one action serves the whole fleet: each
+certificate's bundle is built and checked once, then every node gets its
+files from a thread pool (plugin_utils/fleet_exec.py): per-system work once
+per system, one round trip per node, no worker process per node.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,6 +34,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, P
 from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.node_files import (
     PREVIOUS_SUFFIX, NodeFile, Setting, activated_script, check_script, install_script, parse_output, payload, restore_script)
+from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts
 
 DEFAULT_DEST_DIR = "/etc/opt/eri_sn/certs"
 
@@ -50,140 +56,221 @@ def _split_certs(data):
     return [part + marker + b"\n" for part in data.split(marker) if b"-----BEGIN CERTIFICATE-----" in part]
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
-                             "pending_ca", "pending_facts", "restore", "settings", "activation", "activated"))
+class Material(object):
+    """Bundles and CA files read, built and checked once per run, whatever the number of nodes that get them."""
 
-    def _node_files(self, args, now, check_mode):
-        """(files to compare and install, the leaf, paths a check run can only say will change).
+    def __init__(self, now):
+        self.now = now
+        self._cache = {}
 
-        In a check run where the controller would first (re)issue, the new
-        content does not exist yet: those files are only looked at on the
-        node (``NodeFile`` without content) and reported as changing.
-        """
-        dest_dir = args.get("dest_dir") or DEFAULT_DEST_DIR
-        ca_path = args.get("ca_path")
-        if not ca_path:
-            raise MxonePkiError("ca_path is required", field="ca_path")
-        files, pending, leaf = [], [], None
-        certificate = args.get("certificate")
-        bundle_path = os.path.join(dest_dir, args.get("bundle_name") or SN_BUNDLE_NAME)
-        ca_node_path = os.path.join(dest_dir, args.get("ca_name") or CA_BUNDLE_NAME)
-        pending_ca = check_mode and boolean(args.get("pending_ca", False))
-        if check_mode and (pending_ca or boolean(args.get("pending_certificate", False))):
-            if certificate:
-                pending.append(NodeFile(bundle_path, None, KEY_MODE))
-            certificate = None
-        if pending_ca:
-            return pending + [NodeFile(ca_node_path, None, PUBLIC_MODE)], leaf
-        ca_data = _read(ca_path, "ca_path")
-        check_ca_bundle(ca_data, source=ca_path)
-        if certificate:
-            cert_path, key_path = certificate.get("cert_path"), certificate.get("key_path")
-            chain_path = certificate.get("chain_path") or ca_path
+    def _once(self, key, make):
+        if key not in self._cache:
+            try:
+                self._cache[key] = (make(), None)
+            except MxonePkiError as error:
+                self._cache[key] = (None, error)
+        value, error = self._cache[key]
+        if error is not None:
+            raise error
+        return value
+
+    def ca(self, ca_path):
+        def make():
+            data = _read(ca_path, "ca_path")
+            check_ca_bundle(data, source=ca_path)
+            return data
+        return self._once(("ca", ca_path), make)
+
+    def bundle(self, certificate, ca_path, bundle_path):
+        """(bundle bytes, leaf certificate) of a certificate in the PKI store."""
+        cert_path, key_path = certificate.get("cert_path"), certificate.get("key_path")
+        chain_path = certificate.get("chain_path") or ca_path
+
+        def make():
             leaf = load_certificate(_read(cert_path, "certificate.cert_path"), source=cert_path)
             key = load_private_key(_read(key_path, "certificate.key_path"), certificate.get("key_passphrase"),
                                    source=key_path, field="certificate.key_passphrase")
             chain = _chain(_read(chain_path, "certificate.chain_path"), chain_path)
             bundle = build_sn_bundle(key, leaf, chain)
-            check_sn_bundle(bundle, now, source=bundle_path)  # never send what a node would refuse
-            files.append(NodeFile(bundle_path, bundle, KEY_MODE, activation=boolean(args.get("activation", False))))
-        files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE))
-        return pending + files, leaf
+            check_sn_bundle(bundle, self.now, source=bundle_path)  # never send what a node would refuse
+            return bundle, leaf
+        return self._once(("bundle", cert_path, key_path, chain_path), make)
 
-    def _restore(self, result):
-        """Roll back: put the .previous copies of eri_sn_cert.pem and ca.pem back in place."""
-        args = self._task.args
-        dest_dir = args.get("dest_dir") or DEFAULT_DEST_DIR
-        paths = [os.path.join(dest_dir, args.get("bundle_name") or SN_BUNDLE_NAME),
-                 os.path.join(dest_dir, args.get("ca_name") or CA_BUNDLE_NAME)]
-        if self._play_context.check_mode:
-            result.update(changed=True, files=dict((p, "would-restore") for p in paths))
-            return result
-        res = self._low_level_execute_command(restore_script(paths), sudoable=True, executable="/bin/sh")
-        statuses, _, error = parse_output(to_text(res.get("stdout", "")))
-        if res.get("rc") != 0 or error:
-            result.update(failed=True, files=statuses, msg="restoring the previous files failed: %s"
-                          % (error or to_text(res.get("stderr", "")).strip()[-500:]))
-            return result
-        result.update(changed=any(s == "restored" for s in statuses.values()), files=statuses,
-                      reason="; ".join("%s %s" % (os.path.basename(p), s) for p, s in sorted(statuses.items())))
-        return result
 
-    def _activated(self, result):
-        """The activation ran: the installed bundle is the running one; drop the pending marker."""
-        args = self._task.args
-        path = os.path.join(args.get("dest_dir") or DEFAULT_DEST_DIR, args.get("bundle_name") or SN_BUNDLE_NAME)
-        if self._play_context.check_mode:
-            result.update(changed=False, files={path: "would-activate"})
-            return result
-        res = self._low_level_execute_command(activated_script(path), sudoable=True, executable="/bin/sh")
-        statuses, _, error = parse_output(to_text(res.get("stdout", "")))
-        if res.get("rc") != 0 or error:
-            result.update(failed=True, msg="marking %s as activated failed: %s" % (path, error or res.get("stderr")))
-            return result
-        result.update(changed=False, files=statuses)
-        return result
+def node_files(job, material, check_mode):
+    """(files to compare and install, the leaf) for one node's job.
+
+    In a check run where the controller would first (re)issue, the new
+    content does not exist yet: those files are only looked at on the
+    node (``NodeFile`` without content) and reported as changing.
+    """
+    dest_dir = job.get("dest_dir") or DEFAULT_DEST_DIR
+    ca_path = job.get("ca_path")
+    if not ca_path:
+        raise MxonePkiError("ca_path is required", field="ca_path")
+    pending, leaf = [], None
+    certificate = job.get("certificate")
+    bundle_path = os.path.join(dest_dir, job.get("bundle_name") or SN_BUNDLE_NAME)
+    ca_node_path = os.path.join(dest_dir, job.get("ca_name") or CA_BUNDLE_NAME)
+    pending_ca = check_mode and boolean(job.get("pending_ca", False))
+    if check_mode and (pending_ca or boolean(job.get("pending_certificate", False))):
+        if certificate:
+            pending.append(NodeFile(bundle_path, None, KEY_MODE))
+        certificate = None
+    if pending_ca:
+        return pending + [NodeFile(ca_node_path, None, PUBLIC_MODE)], leaf
+    files = []
+    ca_data = material.ca(ca_path)
+    if certificate:
+        bundle, leaf = material.bundle(certificate, ca_path, bundle_path)
+        files.append(NodeFile(bundle_path, bundle, KEY_MODE, activation=boolean(job.get("activation", False))))
+    files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE))
+    return pending + files, leaf
+
+
+def _node_paths(job):
+    dest_dir = job.get("dest_dir") or DEFAULT_DEST_DIR
+    return (os.path.join(dest_dir, job.get("bundle_name") or SN_BUNDLE_NAME),
+            os.path.join(dest_dir, job.get("ca_name") or CA_BUNDLE_NAME))
+
+
+def _run_script(run, script, data=None):
+    """Run a node script; (statuses, current certificates, error or None)."""
+    res = run(script, data)
+    if res.get("unreachable"):
+        return {}, {}, "unreachable: %s" % res.get("msg")
+    statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")))
+    if res.get("rc") != 0 and not error:
+        error = to_text(res.get("stderr", "")).strip()[-500:] or "rc=%s" % res.get("rc")
+    return statuses, current_certs, error
+
+
+def restore(run, job, check_mode):
+    """Roll back: put the .previous copies of eri_sn_cert.pem and ca.pem back in place."""
+    paths = list(_node_paths(job))
+    if check_mode:
+        return dict(changed=True, files=dict((p, "would-restore") for p in paths))
+    statuses, _, error = _run_script(run, restore_script(paths))
+    if error:
+        return dict(failed=True, changed=False, files=statuses, msg="restoring the previous files failed: %s" % error)
+    return dict(changed=any(s == "restored" for s in statuses.values()), files=statuses,
+                reason="; ".join("%s %s" % (os.path.basename(p), s) for p, s in sorted(statuses.items())))
+
+
+def activated(run, job, check_mode):
+    """The activation ran: the installed bundle is the running one; drop the pending marker."""
+    path = _node_paths(job)[0]
+    if check_mode:
+        return dict(changed=False, files={path: "would-activate"})
+    statuses, _, error = _run_script(run, activated_script(path))
+    if error:
+        return dict(failed=True, changed=False, msg="marking %s as activated failed: %s" % (path, error))
+    return dict(changed=False, files=statuses)
+
+
+def deliver(run, job, material, check_mode, want_diff):
+    """Compare and install one node's files in one round trip; the result for that node."""
+    try:
+        files, leaf = node_files(job, material, check_mode)
+    except MxonePkiError as error:
+        return dict(failed=True, changed=False, msg=str(error), **error.context())
+    settings = [Setting(s["path"], s["key"], s["value"]) for s in (job.get("settings") or [])]
+    if check_mode:
+        script, data = check_script(files, show_certs=want_diff, settings=settings), None
+    else:
+        script, data = install_script(files, show_certs=want_diff, settings=settings), payload(files)
+    statuses, current_certs, error = _run_script(run, script, data)
+    if error or len(statuses) != len(files) + len(settings):
+        return dict(failed=True, changed=False, files=statuses,
+                    msg="delivery to %s failed: %s; every file there is as it was or complete"
+                    % (", ".join(f.path for f in files), error or "incomplete answer from the node"))
+    changed = dict((path, status) for path, status in statuses.items() if not status.endswith("unchanged"))
+    result = dict(changed=bool(changed), files=statuses,
+                  reason="; ".join("%s %s" % (os.path.basename(p), s.replace("would-", ""))
+                                   for p, s in sorted(changed.items())) or None,
+                  previous=[] if check_mode else [p.split("#")[0] + PREVIOUS_SUFFIX for p in changed
+                                                  if not statuses[p].endswith("missing")])
+    if want_diff and changed:
+        result["diff"] = _diff(files, leaf, current_certs, changed, material.now, job.get("pending_facts"))
+    return result
+
+
+def _diff(files, leaf, current_certs, changed, now, pending_facts):
+    diffs = []
+    for f in files:
+        if f.path not in changed:
+            continue
+        before = {}
+        if current_certs.get(f.path):
+            try:
+                before = facts(load_certificate(current_certs[f.path].encode("ascii"), source=f.path), now)
+            except MxonePkiError:
+                before = {"unreadable": True}
+        if f.probe_only and f.mode == KEY_MODE:
+            after = dict(pending_facts or {}) or {"pending": "certificate issued in this run"}
+        elif f.probe_only:
+            after = {"pending": "CA certificate created in this run"}
+        elif f.mode == KEY_MODE and leaf is not None:
+            after = facts(leaf, now)
+        else:
+            after = facts(load_certificate(f.content, source=f.path), now)
+        diffs.append(dict(before=before, after=after, before_header=f.path, after_header=f.path))
+    return diffs
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _JOB_ARGS = ("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
+                 "pending_ca", "pending_facts", "settings", "activation")
+    _VALID_ARGS = frozenset(_JOB_ARGS + ("restore", "activated", "targets", "key_passphrase"))
+
+    def _operation(self, args, material, check_mode, want_diff):
+        if boolean(args.get("restore", False)):
+            return lambda run, job: restore(run, job, check_mode)
+        if boolean(args.get("activated", False)):
+            return lambda run, job: activated(run, job, check_mode)
+        return lambda run, job: deliver(run, job, material, check_mode, want_diff)
+
+    def _run_here(self, script, data=None):
+        return self._low_level_execute_command(script, in_data=data, sudoable=True, executable="/bin/sh")
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        if boolean(self._task.args.get("restore", False)):
-            return self._restore(result)
-        if boolean(self._task.args.get("activated", False)):
-            return self._activated(result)
-        now = datetime.datetime.now(datetime.timezone.utc)
+        args = self._task.args
         check_mode = bool(self._play_context.check_mode)
-        want_diff = bool(self._play_context.diff)
-        try:
-            files, leaf = self._node_files(self._task.args, now, check_mode)
-        except MxonePkiError as error:
-            result.update(failed=True, msg=str(error), **error.context())
+        material = Material(datetime.datetime.now(datetime.timezone.utc))
+        operation = self._operation(args, material, check_mode, bool(self._play_context.diff))
+        if args.get("targets") is None:
+            job = dict((k, args[k]) for k in self._JOB_ARGS if k in args)
+            result.update(operation(self._run_here, job))
             return result
-        settings = [Setting(s["path"], s["key"], s["value"]) for s in (self._task.args.get("settings") or [])]
-        if check_mode:
-            script, data = check_script(files, show_certs=want_diff, settings=settings), None
-        else:
-            script, data = install_script(files, show_certs=want_diff, settings=settings), payload(files)
-        res = self._low_level_execute_command(script, in_data=data, sudoable=True, executable="/bin/sh")
-        statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")))
-        if res.get("rc") != 0 or error or len(statuses) != len(files) + len(settings):
-            result.update(failed=True, changed=False, files=statuses, rc=res.get("rc"),
-                          msg="delivery to %s failed: %s; every file there is as it was or complete"
-                          % (", ".join(f.path for f in files),
-                             error or to_text(res.get("stderr", "")).strip()[-500:] or "rc=%s" % res.get("rc")))
-            return result
-        changed = dict((path, status) for path, status in statuses.items() if not status.endswith("unchanged"))
-        result.update(changed=bool(changed), files=statuses,
-                      reason="; ".join("%s %s" % (os.path.basename(p), s.replace("would-", ""))
-                                       for p, s in sorted(changed.items())) or None,
-                      previous=[p.split("#")[0] + PREVIOUS_SUFFIX for p in changed if not statuses[p].endswith("missing")])
-        if check_mode:
-            result["previous"] = []
-        if want_diff and changed:
-            result["diff"] = self._diff(files, leaf, current_certs, changed, now,
-                                        self._task.args.get("pending_facts"))
-        return result
+        return self._run_fleet(result, args, task_vars, material, operation)
 
-    @staticmethod
-    def _diff(files, leaf, current_certs, changed, now, pending_facts):
+    def _run_fleet(self, result, args, task_vars, material, operation):
+        """Every target host at once; per host results, and a per-host failure never hides the others."""
+        jobs = {}
+        for job in args.get("targets") or []:
+            job = dict(host=job) if isinstance(job, str) else dict(job)
+            if job.get("certificate") and args.get("key_passphrase") is not None:
+                job["certificate"] = dict(job["certificate"], key_passphrase=args["key_passphrase"])
+            jobs[job["host"]] = job
+        # Build each certificate's bundle before the threads start: once per certificate, not per node.
+        for job in jobs.values():
+            try:
+                node_files(job, material, bool(self._play_context.check_mode))
+            except MxonePkiError:
+                pass  # reported for each node that needed it
+        by_host = run_on_hosts(self, task_vars, sorted(jobs),
+                               lambda shell: operation(shell.run, jobs[shell.host]))
         diffs = []
-        for f in files:
-            if f.path not in changed:
-                continue
-            before = {}
-            if current_certs.get(f.path):
-                try:
-                    before = facts(load_certificate(current_certs[f.path].encode("ascii"), source=f.path), now)
-                except MxonePkiError:
-                    before = {"unreadable": True}
-            if f.probe_only and f.mode == KEY_MODE:
-                after = dict(pending_facts or {}) or {"pending": "certificate issued in this run"}
-            elif f.probe_only:
-                after = {"pending": "CA certificate created in this run"}
-            elif f.mode == KEY_MODE and leaf is not None:
-                after = facts(leaf, now)
-            else:
-                after = facts(load_certificate(f.content, source=f.path), now)
-            diffs.append(dict(before=before, after=after, before_header=f.path, after_header=f.path))
-        return diffs
+        for host in sorted(by_host):
+            for d in by_host[host].pop("diff", []):
+                diffs.append(dict(d, before_header="%s:%s" % (host, d["before_header"]),
+                                  after_header="%s:%s" % (host, d["after_header"])))
+        changed_hosts = sorted(h for h, r in by_host.items() if r.get("changed"))
+        failed_hosts = sorted(h for h, r in by_host.items() if r.get("failed"))
+        result.update(changed=bool(changed_hosts), results=by_host, changed_hosts=changed_hosts,
+                      failed_hosts=failed_hosts)
+        if diffs:
+            result["diff"] = diffs
+        return result

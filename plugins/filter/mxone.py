@@ -7,18 +7,26 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.mxone.pki.plugins.module_utils.fleet import delivery_targets
 
-def changed_lims(plan, hostvars, play_hosts, system_id, result_var="__mxone_deliver_result"):
+
+def delivered(delivery, host):
+    """Whether the fleet delivery (the run_once mxone.pki.deliver result) changed this host's files."""
+    return bool((((delivery or {}).get("results") or {}).get(host) or {}).get("changed"))
+
+
+def changed_lims(plan, delivery, play_hosts, system_id):
     """The LIMs of a system whose files this run changed, lowest LIM number first."""
     live = set(play_hosts)
     return [host for host in plan["systems"][system_id]["hosts"]  # sorted by LIM number in the plan
-            if host in live and (hostvars[host].get(result_var) or {}).get("changed")]
+            if host in live and delivered(delivery, host)]
 
 
-def activation_hosts(plan, hostvars, play_hosts, result_var="__mxone_deliver_result"):
+def activation_hosts(plan, delivery, play_hosts):
+    """System id -> the host that runs its activation: the first changed LIM of each changed system."""
     chosen = {}
     for system_id in plan["systems"]:
-        changed = changed_lims(plan, hostvars, play_hosts, system_id, result_var)
+        changed = changed_lims(plan, delivery, play_hosts, system_id)
         if changed:
             chosen[system_id] = changed[0]
     return chosen
@@ -70,7 +78,8 @@ def _commands(hostvars, host):
     return ran
 
 
-def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=None, verify_results=None):
+def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=None, verify_results=None,
+                    delivery=None):
     """Per selected system: what changed and why, the commands run, the TLS result."""
     issued = dict((r["item"]["key"], r) for r in (issue_results or []) if "item" in r)
     probes = {}
@@ -87,18 +96,18 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
             result = issued.get(cert_id, {})
             certificates.append(dict(id=cert_id, changed=bool(result.get("changed")), reason=result.get("reason"),
                                      detail=result.get("detail") or result.get("msg")))
-        delivered = [h for h in hosts if (hostvars[h].get("__mxone_deliver_result") or {}).get("changed")]
+        nodes_changed = [h for h in hosts if delivered(delivery, h)]
         failed = [h for h in hosts if h not in live]
         runner = next((h for h in hosts if hostvars[h].get("__mxone_activation_hosts", {}).get(system_id) == h),
                       None)
         tls = [p for h in hosts for p in probes.get(h, [])]
         failure = hostvars[runner].get("__mxone_activate_failed") if runner else None
-        restored = [r.get("item") for r in ((hostvars[runner].get("__mxone_activate_restore") or {}).get("results", [])
-                                            if runner else []) if r.get("changed")]
+        restored = list((hostvars[runner].get("__mxone_activate_restore") or {}).get("changed_hosts", [])
+                        if runner else [])
         summary.append(dict(
-            system=system_id, changed=bool(delivered) or any(c["changed"] for c in certificates),
+            system=system_id, changed=bool(nodes_changed) or any(c["changed"] for c in certificates),
             tls=system.get("tls", True),
-            certificates=certificates, nodes_changed=delivered, nodes_failed=failed,
+            certificates=certificates, nodes_changed=nodes_changed, nodes_failed=failed,
             commands=_commands(hostvars, runner), activation_host=runner,
             failure=(failure or "").strip() or None, rolled_back=restored,
             tls_ok=sum(1 for p in tls if p.get("ok")), tls_checked=len(tls),
@@ -162,19 +171,19 @@ def renew_report(plan, summary, issue_results=None, check_mode=False, generated=
 def report_lines(report):
     """The renewal plan/result as lines: one per certificate."""
     lines = ["%-16s %-8s %-26s %9s  %-6s %s" % ("certificate", "system", "not after", "days left", "plan",
-                                                 "reason")]
+                                                "reason")]
     for c in report["certificates"]:
         lines.append("%-16s %-8s %-26s %9s  %-6s %s" % (
             c["id"], c["system"], c["not_after"] or "-", "-" if c["days_left"] is None else c["days_left"],
             c["decision"], c["reason"] or c["detail"] or ""))
-    lines.append("%d due, %d renewed%s" % (report["due"], report["renewed"],
-                                          ", NOT renewed: " + ", ".join(report["due_not_renewed"])
-                                          if report["due_not_renewed"] else ""))
+    not_renewed = ", NOT renewed: " + ", ".join(report["due_not_renewed"]) if report["due_not_renewed"] else ""
+    lines.append("%d due, %d renewed%s" % (report["due"], report["renewed"], not_renewed))
     return lines
 
 
 class FilterModule(object):
     def filters(self):
-        return {"activation_hosts": activation_hosts, "changed_lims": changed_lims, "renew_report": renew_report,
+        return {"activation_hosts": activation_hosts, "changed_lims": changed_lims,
+                "delivery_targets": delivery_targets, "renew_report": renew_report,
                 "report_lines": report_lines, "rollout_summary": rollout_summary,
                 "summary_lines": summary_lines, "verify_endpoints": verify_endpoints}

@@ -259,3 +259,59 @@ def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
     return dict(systems=systems, hosts=hosts_plan, certificates=dict((c["id"], c) for c in certificates),
                 download_servers=downloads, ca=ca_paths(pki_dir), download_ca=download_ca_path(pki_dir),
                 pki_dir=pki_dir)
+
+
+# Where MX-ONE's TLS programs read their files on a service node.
+NODE_CERT_DIR = "/etc/opt/eri_sn/certs"
+TLS_TELEPHONY_CONF = "/etc/opt/eri_sn/tls_telephony.conf"
+IP_TELEPHONY_CONF = "/etc/opt/eri_sn/ip_telephony.conf"
+
+
+def node_settings(plan, host):
+    """The configuration lines this collection owns on a LIM.
+
+    Whether TLS is used (written with the certificate, as the vendor tool does) and, where the
+    inventory sets it, mutual TLS per LIM.
+    """
+    lim = plan["hosts"][host]
+    settings = [dict(path=TLS_TELEPHONY_CONF, key="TlsEnabled",
+                     value="yes" if plan["systems"][lim["system"]]["tls"] else "no")]
+    if lim.get("tls_client_verification"):
+        settings.append(dict(path=IP_TELEPHONY_CONF, key="TlsClientVerificationMode",
+                             value=lim["tls_client_verification"]))
+    return settings
+
+
+def delivery_targets(plan, play_hosts, issue_results=(), ca_pending=False, pending_ca_paths=(),
+                     download_ca=None):
+    """One delivery job per host of the play: its files, settings and, in check mode, what is still to be made.
+
+    ``issue_results`` are the issue step's per-certificate results (``item.key`` = certificate id):
+    what it (re)issued is pending in a check run, and its facts are the diff's after side.
+    ``download_ca`` is the CA file the download servers get (the enterprise CA unless the customer
+    PKI step made a union file).
+    """
+    live = set(play_hosts)
+    issued = dict(((r.get("item") or {}).get("key"), r) for r in issue_results or [] if isinstance(r, dict))
+    pending_ca_paths = set(pending_ca_paths or ())
+    targets = []
+    for host in sorted(live):
+        lim = plan["hosts"].get(host)
+        if lim is not None and lim["system"] in plan.get("selected_systems", []):
+            cert = plan["certificates"][lim["certificate"]]
+            issue = issued.get(cert["id"]) or {}
+            targets.append(dict(
+                host=host, dest_dir=NODE_CERT_DIR, ca_path=cert["paths"]["chain"],
+                certificate=dict(cert_path=cert["paths"]["cert"], key_path=cert["paths"]["key"],
+                                 chain_path=cert["paths"]["chain"]),
+                settings=node_settings(plan, host),
+                activation=bool(plan["systems"][lim["system"]]["encryption"]),
+                pending_certificate=bool(issue.get("changed")),
+                pending_ca=bool(ca_pending) or cert["paths"]["chain"] in pending_ca_paths,
+                pending_facts=dict(issue.get("certificate") or {}, reason=issue.get("reason"),
+                                   detail=issue.get("detail"))))
+        elif host in plan.get("download_servers", {}):
+            ca_path = download_ca or plan["ca"]["cert"]
+            targets.append(dict(host=host, dest_dir=plan["download_servers"][host]["dir"], ca_path=ca_path,
+                                pending_ca=bool(ca_pending) or ca_path in pending_ca_paths))
+    return targets

@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One action, many hosts: run a shell script on each inventory host from a thread pool.
+
+Why: with a normal task Ansible forks a worker per host, templates the task per host and,
+for delivery, decrypts the same system key once per LIM. A run_once action that builds each
+system's material once and then talks to every node in parallel does the per-system work
+once per system. It connects through the same connection and become plugins a normal task
+would use for that host, with their options taken from that host's variables (ansible_host,
+ansible_port, ansible_user, ansible_ssh_common_args, ansible_become ...), so inventories and
+ssh settings work unchanged, including ControlPersist sockets shared with the rest of the run.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import concurrent.futures
+import os
+
+from ansible import constants as C
+from ansible import context
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.text.converters import to_native, to_text
+from ansible.module_utils.parsing.convert_bool import boolean
+
+
+def thread_count(hosts):
+    """As many threads as hosts, up to the run's forks (the user's parallelism setting)."""
+    forks = context.CLIARGS.get("forks") or C.DEFAULT_FORKS
+    return max(1, min(len(hosts), int(forks)))
+
+
+class HostShell(object):
+    """A shell on one inventory host, made the way the task executor makes a connection."""
+
+    def __init__(self, action, host, task_vars):
+        self.host = host
+        self._action = None
+        variables = task_vars["hostvars"][host]
+        templar = action._templar
+        task = action._task
+        play_context = action._play_context.set_task_and_variable_override(task=task, variables=variables,
+                                                                             templar=templar)
+        conn_type = "ssh"
+        for name in C.MAGIC_VARIABLE_MAPPING.get("connection"):
+            if name in variables:
+                conn_type = templar.template(variables[name])
+                break
+        else:
+            if play_context.connection not in (None, "smart"):
+                conn_type = play_context.connection
+        loader = action._shared_loader_obj
+        connection = loader.connection_loader.get(conn_type, play_context, task_uuid=task._uuid,
+                                                  ansible_playbook_pid=to_text(os.getppid()))
+        if connection is None:
+            raise AnsibleError("the connection plugin '%s' was not found (host %s)" % (conn_type, host))
+        become = task.become
+        if "ansible_become" in variables:
+            become = boolean(templar.template(variables["ansible_become"]))
+        become_plugin = None
+        if become:
+            method = templar.template(variables.get("ansible_become_method") or task.become_method or "sudo")
+            become_plugin = loader.become_loader.get(method)
+        connection.set_become_plugin(become_plugin)
+        play_context.set_attributes_from_plugin(connection)
+        task_keys = task.dump_attrs()
+        task_keys["timeout"] = play_context.timeout
+        task_keys.pop("retries", None)
+        if play_context.password:
+            task_keys["password"] = play_context.password
+        connection.set_options(task_keys=task_keys, var_options=connection._resolve_option_variables(variables, templar))
+        self._set_options(connection._shell, "shell", variables, templar, task_keys)
+        if connection.become is not None:
+            if play_context.become_pass:
+                task_keys["become_pass"] = play_context.become_pass
+            self._set_options(connection.become, "become", variables, templar, task_keys)
+        self._connection = connection
+        # An action object bound to this host's connection: Ansible's own command wrapping (become, sh -c).
+        self._action = loader.action_loader.get("ansible.builtin.raw", task=task, connection=connection,
+                                                play_context=play_context, loader=action._loader, templar=templar,
+                                                shared_loader_obj=loader)
+
+    @staticmethod
+    def _set_options(plugin, plugin_type, variables, templar, task_keys):
+        options = {}
+        for name in C.config.get_plugin_vars(plugin_type, plugin._load_name):
+            if name in variables:
+                options[name] = templar.template(variables[name])
+        plugin.set_options(task_keys=task_keys, var_options=options)
+
+    def run(self, script, in_data=None):
+        """Run ``script`` with /bin/sh on the host; {rc, stdout, stderr}, or rc None and the connection error."""
+        try:
+            return self._action._low_level_execute_command(script, in_data=in_data, sudoable=True,
+                                                           executable="/bin/sh")
+        except Exception as exc:  # unreachable, auth failure ...: reported per host, the others go on
+            return dict(rc=None, stdout="", stderr="", unreachable=True, msg=to_native(exc))
+
+    def close(self):
+        try:
+            self._connection.close()
+        except Exception:  # closing is best effort; ControlPersist masters stay for the next task
+            pass
+
+
+def run_on_hosts(action, task_vars, hosts, work):
+    """``work(shell)`` for each host, in parallel; {host: work's result}. Exceptions become failures."""
+    results, shells = {}, []
+    # Connections are made here, one after the other: plugin loading is not thread-safe.
+    for host in hosts:
+        try:
+            shells.append(HostShell(action, host, task_vars))
+        except Exception as exc:  # a bad connection setting for one host must not hide the others
+            results[host] = dict(failed=True, changed=False, unreachable=True,
+                                 msg="cannot connect to %s: %s" % (host, to_native(exc)))
+
+    def one(shell):
+        try:
+            return work(shell)
+        except Exception as exc:  # one node's surprise is that node's failure, not the fleet's
+            return dict(failed=True, changed=False, msg="%s: %s: %s" % (shell.host, type(exc).__name__,
+                                                                        to_native(exc)))
+        finally:
+            shell.close()
+
+    if shells:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=thread_count(shells)) as pool:
+            for shell, result in zip(shells, pool.map(one, shells)):
+                results[shell.host] = result
+    return results
