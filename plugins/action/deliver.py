@@ -89,7 +89,7 @@ class Material(object):
         def make():
             leaf = load_certificate(_read(cert_path, "certificate.cert_path"), source=cert_path)
             key = load_private_key(_read(key_path, "certificate.key_path"), certificate.get("key_passphrase"),
-                                   source=key_path, field="certificate.key_passphrase")
+                                   source=key_path, field="certificate.key_passphrase", own_store=True)
             chain = _chain(_read(chain_path, "certificate.chain_path"), chain_path)
             bundle = build_sn_bundle(key, leaf, chain)
             check_sn_bundle(bundle, self.now, source=bundle_path)  # never send what a node would refuse

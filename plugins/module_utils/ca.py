@@ -93,7 +93,7 @@ def load_ca(cert_data, key_data, passphrase, cert_source="CA certificate", key_s
     if not is_ca(cert):
         raise MxonePkiError("%s is not a CA certificate (Basic Constraints CA:TRUE missing)" % cert_source,
                             file=cert_source)
-    key = load_private_key(key_data, passphrase, source=key_source, field="ca_passphrase")
+    key = load_private_key(key_data, passphrase, source=key_source, field="ca_passphrase", own_store=True)
     if not key_fits_certificate(key, cert):
         raise MxonePkiError("%s does not fit %s: they are not one CA" % (key_source, cert_source),
                             file=key_source)

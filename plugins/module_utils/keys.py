@@ -80,18 +80,25 @@ def dump_private_key(key, passphrase=None):
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
-def load_private_key(data, passphrase=None, source="private key", field=None):
-    """Load a PEM or DER private key; errors name ``source`` and never echo the data."""
+def load_private_key(data, passphrase=None, source="private key", field=None, own_store=False):
+    """Load a PEM or DER private key; errors name ``source`` and never echo the data.
+
+    ``own_store``: the key is one this collection generated and keeps encrypted in its PKI store.
+    Then the RSA consistency check (about 0.1 s for an RSA 3072 key, done on every load) is
+    skipped, as cryptography allows for keys from a trusted source; keys from elsewhere
+    (imports, bundles from nodes) are always checked.
+    """
     secret = _passphrase_bytes(passphrase)
     loaders = (serialization.load_pem_private_key,) if b"-----BEGIN" in data else (
         serialization.load_der_private_key,)
+    options = dict(unsafe_skip_rsa_key_validation=True) if own_store else {}
     for loader in loaders:
         try:
-            return loader(data, password=secret)
+            return loader(data, password=secret, **options)
         except TypeError as exc:
             # cryptography says whether a password was missing or superfluous
             if "not encrypted" in str(exc):
-                return loader(data, password=None)
+                return loader(data, password=None, **options)
             raise MxonePkiError("%s is encrypted and no passphrase was given" % source, file=source, field=field)
         except ValueError:
             if secret is not None:

@@ -129,5 +129,5 @@ def load_existing(cert_path, key_path, key_passphrase):
     key_data = read_bytes(key_path) if key_path else None
     key = None
     if key_data is not None:
-        key = load_private_key(key_data, key_passphrase, source=key_path, field="key_passphrase")
+        key = load_private_key(key_data, key_passphrase, source=key_path, field="key_passphrase", own_store=True)
     return Existing(cert, key, problem)
