@@ -28,7 +28,7 @@ KEY_FIXTURES = {}
 # Local environments, caches and run output that must never ship.
 # Checked on file paths (a directory is caught by the files in it).
 NEVER = re.compile(r"(^|/)(\.venv[^/]*|\.collections|\.ansible|\.cache|\.pytest_cache|__pycache__|\.git|"
-                   r"\.lab|\.pki|pki|\.molecule)/|^demo/|\.pyc$|\.retry$|\.tar\.gz$|^tests/output/|"
+                   r"\.lab|\.pki|pki|\.molecule)/|^demo/|^build/|\.pyc$|\.retry$|\.tar\.gz$|^tests/output/|"
                    r"^bench/results/history/")
 
 
