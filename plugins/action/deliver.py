@@ -256,12 +256,17 @@ class ActionModule(ActionBase):
             jobs[job["host"]] = job
         # Build each certificate's bundle before the threads start: once per certificate, not per node.
         for job in jobs.values():
+            if job.get("stop"):
+                continue
             try:
                 node_files(job, material, bool(self._play_context.check_mode))
             except MxonePkiError:
                 pass  # reported for each node that needed it
-        by_host = run_on_hosts(self, task_vars, sorted(jobs),
+        stopped = dict((host, dict(failed=True, changed=False, msg=job["stop"]))
+                       for host, job in jobs.items() if job.get("stop"))
+        by_host = run_on_hosts(self, task_vars, sorted(h for h in jobs if h not in stopped),
                                lambda shell: operation(shell.run, jobs[shell.host]))
+        by_host.update(stopped)
         diffs = []
         for host in sorted(by_host):
             for d in by_host[host].pop("diff", []):

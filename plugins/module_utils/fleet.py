@@ -283,21 +283,26 @@ def node_settings(plan, host):
 
 
 def delivery_targets(plan, play_hosts, issue_results=(), ca_pending=False, pending_ca_paths=(),
-                     download_ca=None):
+                     download_ca=None, waiting=None, no_download_ca=False):
     """One delivery job per host of the play: its files, settings and, in check mode, what is still to be made.
 
     ``issue_results`` are the issue step's per-certificate results (``item.key`` = certificate id):
     what it (re)issued is pending in a check run, and its facts are the diff's after side.
     ``download_ca`` is the CA file the download servers get (the enterprise CA unless the customer
-    PKI step made a union file).
+    PKI step made a union file). ``waiting``: system -> why it waits for its customer's CA; its LIMs
+    get a ``stop`` (that message, nothing sent). ``no_download_ca``: no CA is in use yet, so the
+    download servers keep what they have.
     """
+    waiting = waiting or {}
     live = set(play_hosts)
     issued = dict(((r.get("item") or {}).get("key"), r) for r in issue_results or [] if isinstance(r, dict))
     pending_ca_paths = set(pending_ca_paths or ())
     targets = []
     for host in sorted(live):
         lim = plan["hosts"].get(host)
-        if lim is not None and lim["system"] in plan.get("selected_systems", []):
+        if lim is not None and lim["system"] in waiting:
+            targets.append(dict(host=host, stop=waiting[lim["system"]]))
+        elif lim is not None and lim["system"] in plan.get("selected_systems", []):
             cert = plan["certificates"][lim["certificate"]]
             issue = issued.get(cert["id"]) or {}
             targets.append(dict(
@@ -310,7 +315,7 @@ def delivery_targets(plan, play_hosts, issue_results=(), ca_pending=False, pendi
                 pending_ca=bool(ca_pending) or cert["paths"]["chain"] in pending_ca_paths,
                 pending_facts=dict(issue.get("certificate") or {}, reason=issue.get("reason"),
                                    detail=issue.get("detail"))))
-        elif host in plan.get("download_servers", {}):
+        elif host in plan.get("download_servers", {}) and not no_download_ca:
             ca_path = download_ca or plan["ca"]["cert"]
             targets.append(dict(host=host, dest_dir=plan["download_servers"][host]["dir"], ca_path=ca_path,
                                 pending_ca=bool(ca_pending) or ca_path in pending_ca_paths))
