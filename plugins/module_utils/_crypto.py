@@ -14,6 +14,13 @@ __metaclass__ = type
 
 import traceback
 
+# The names the rest of module_utils takes from here (re-exported, hence "used").
+__all__ = (
+    "CRYPTOGRAPHY_IMPORT_ERROR", "ExtendedKeyUsageOID", "HAS_CRYPTOGRAPHY", "InvalidSignature",
+    "MINIMAL_CRYPTOGRAPHY_VERSION", "NameOID", "UnsupportedAlgorithm", "cryptography", "ec", "hashes",
+    "padding", "pkcs7", "pkcs12", "require_cryptography", "rsa", "serialization", "x509",
+)
+
 MINIMAL_CRYPTOGRAPHY_VERSION = "41.0.0"
 
 try:

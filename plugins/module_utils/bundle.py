@@ -75,7 +75,7 @@ def check_sn_bundle(data, now, source=SN_BUNDLE_NAME):
     markers not on their own lines, wrong order, a key that does not fit,
     a chain that does not link or verify, a certificate out of its dates.
     """
-    blocks, _ = split_pem(data, source=source, strict=True)
+    blocks = split_pem(data, source=source, strict=True)[0]
     if len(blocks) < 3:
         raise MxonePkiError("%s has %d PEM block(s); it needs the key, the server certificate and at least "
                             "the root CA certificate" % (source, len(blocks)), file=source)
@@ -109,8 +109,8 @@ def check_sn_bundle(data, now, source=SN_BUNDLE_NAME):
                 % (source, block.describe(), common_name(parent.subject), common_name(child.subject),
                    common_name(child.issuer)), file=source)
         if not is_ca(parent):
-            raise MxonePkiError("%s: %s: %r is not a CA certificate" % (source, block.describe(),
-                                                                      common_name(parent.subject)), file=source)
+            raise MxonePkiError("%s: %s: %r is not a CA certificate"
+                                % (source, block.describe(), common_name(parent.subject)), file=source)
     root, root_block = certs[-1], blocks[-1]
     if not (is_self_issued(root) and signed_by(root, root)):
         raise MxonePkiError("%s: %s: the last block must be the self-signed root CA, but %r is issued by %r"
@@ -126,7 +126,7 @@ def check_sn_bundle(data, now, source=SN_BUNDLE_NAME):
 
 def check_ca_bundle(data, source=CA_BUNDLE_NAME):
     """``ca.pem`` must hold only CA certificates, never a private key."""
-    blocks, _ = split_pem(data, source=source, strict=True)
+    blocks = split_pem(data, source=source, strict=True)[0]
     if not blocks:
         raise MxonePkiError("%s holds no certificate" % source, file=source)
     certs = []
@@ -136,7 +136,7 @@ def check_ca_bundle(data, source=CA_BUNDLE_NAME):
                                 file=source)
         cert = load_certificate(block.der, source="%s %s" % (source, block.describe()))
         if not is_ca(cert):
-            raise MxonePkiError("%s: %s: %r is not a CA certificate" % (source, block.describe(),
-                                                                      common_name(cert.subject)), file=source)
+            raise MxonePkiError("%s: %s: %r is not a CA certificate"
+                                % (source, block.describe(), common_name(cert.subject)), file=source)
         certs.append(cert)
     return certs

@@ -61,7 +61,7 @@ def build_import_text(key, cert, chain):
 
 def check_import_text(data, source="import text"):
     """Parse the import text back: ``(cert, key, chain)`` in the Mobility Router's order, or an error."""
-    blocks, _ = split_pem(data, source=source, strict=True)
+    blocks = split_pem(data, source=source, strict=True)[0]
     if len(blocks) < 3:
         raise MxonePkiError("%s has %d PEM block(s); it needs the certificate, the RSA private key and the chain"
                             % (source, len(blocks)), file=source)

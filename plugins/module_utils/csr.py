@@ -74,7 +74,7 @@ def csr_reason(csr, key, names, subject=None):
     wanted_subject = build_name(names.common_name, **dict(subject or {}))
     if csr.subject != wanted_subject:
         return "subject_changed", "subject %s, wanted %s" % (csr.subject.rfc4514_string(),
-                                                              wanted_subject.rfc4514_string())
+                                                             wanted_subject.rfc4514_string())
     return None, "CSR up to date"
 
 

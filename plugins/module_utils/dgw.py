@@ -34,7 +34,7 @@ def build_host_pem(key, cert, key_format="traditional"):
 
 def check_host_pem(data, source="host certificate file"):
     """Parse a Dgw host certificate file back: ``(key, cert)``, or an error naming the block."""
-    blocks, _ = split_pem(data, source=source, strict=True)
+    blocks = split_pem(data, source=source, strict=True)[0]
     if len(blocks) != 2:
         raise MxonePkiError("%s has %d PEM block(s); it must hold exactly the private key, then the certificate"
                             % (source, len(blocks)), file=source)

@@ -94,7 +94,7 @@ class Writer(object):
 
     @property
     def changed_paths(self):
-        return [path for path, _, _, _ in self.pending]
+        return [entry[0] for entry in self.pending]
 
     def commit(self):
         if self.module.check_mode:

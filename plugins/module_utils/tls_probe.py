@@ -116,8 +116,8 @@ def parse_endpoints(raw, field="endpoints"):
             raise MxonePkiError("%s must be a dict with address, port, server_name" % where, field=where)
         unknown = sorted(set(item) - set(ENDPOINT_KEYS))
         if unknown:
-            raise MxonePkiError("%s: unknown key(s) %s (known: %s)" % (where, ", ".join(unknown),
-                                                                      ", ".join(ENDPOINT_KEYS)), field=where)
+            raise MxonePkiError("%s: unknown key(s) %s (known: %s)"
+                                % (where, ", ".join(unknown), ", ".join(ENDPOINT_KEYS)), field=where)
         address = _text(item.get("address"), where + ".address")
         if not address:
             raise MxonePkiError("%s.address is required" % where, field=where + ".address")
@@ -180,7 +180,7 @@ def trust_from_bytes(data, source):
     """
     certs = []
     if b"-----BEGIN" in data:
-        blocks, _ = split_pem(data, source=source)
+        blocks = split_pem(data, source=source)[0]
         for block in blocks:
             if block.label in ("CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE"):
                 certs.append(load_certificate(block.der, source="%s %s" % (source, block.describe())))

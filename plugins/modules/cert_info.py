@@ -20,7 +20,7 @@ description:
   - Returns the collection's renewal decision for the certificate (renew or not, and why), against the
     wanted names (O(domain), O(lims)...) and issuing CA (O(ca_cert_path)) when given.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
 attributes:

@@ -25,7 +25,7 @@ description:
     certificates to issue (one per system, or per LIM with C(mxone_cert_mode=lim)) and which host gets which.
   - This is an action plugin; it runs inside ansible-playbook and needs no connection.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
 attributes:

@@ -27,7 +27,7 @@ description:
   - Read-only; never changes anything and never returns key material or passphrases. Runs where it is
     executed; use C(delegate_to=localhost) and C(run_once=true) to check a whole fleet from the controller.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
 attributes:
