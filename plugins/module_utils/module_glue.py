@@ -18,7 +18,9 @@ from ansible_collections.mxone.pki.plugins.module_utils.ca import load_ca
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import read_bytes
-from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.issue import DEFAULT_VALIDITY_DAYS
+from ansible_collections.mxone.pki.plugins.module_utils.keys import (
+    DEFAULT_DIGEST, DEFAULT_KEY_TYPE, DIGESTS, KEY_TYPES, load_private_key)
 from ansible_collections.mxone.pki.plugins.module_utils.naming import lim_names, system_names
 from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS, Existing
 
@@ -41,6 +43,28 @@ def names_argument_spec():
         extra_dns=dict(type="list", elements="str", default=[]),
         extra_ips=dict(type="list", elements="str", default=[]),
     )
+
+
+def key_argument_spec(key_type=DEFAULT_KEY_TYPE, digests=DIGESTS):
+    """The new key's type (default per module) and the signature hash; doc fragment ``mxone.pki.issue``."""
+    return dict(
+        key_type=dict(type="str", default=key_type, choices=list(KEY_TYPES)),
+        digest=dict(type="str", default=DEFAULT_DIGEST, choices=list(digests)),
+    )
+
+
+def lifetime_argument_spec(renew_before):
+    """Lifetime and renewal of a CA-signed certificate; doc fragment ``mxone.pki.issue.lifetime``."""
+    return dict(
+        validity_days=dict(type="int", default=DEFAULT_VALIDITY_DAYS),
+        renew_before=dict(type="str", default=renew_before),
+        force=dict(type="bool", default=False),
+    )
+
+
+def backup_argument_spec():
+    """Doc fragment ``mxone.pki.issue.backup``."""
+    return dict(backup=dict(type="bool", default=False))
 
 
 def names_from_params(params):

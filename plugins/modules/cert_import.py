@@ -25,8 +25,9 @@ description:
     self-signed root, a certificate that is expired or not yet valid, a wrong PKCS#12 password, a file
     without a server certificate.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
+  - mxone.pki.issue.backup
   - mxone.pki.attributes
 attributes:
   check_mode:
@@ -68,10 +69,6 @@ options:
   bundle_path:
     description: Also write C(eri_sn_cert.pem) here (mode C(0600)), checked before writing.
     type: path
-  backup:
-    description: Keep a timestamped copy of files that are overwritten.
-    type: bool
-    default: false
   now:
     description: Take this ISO 8601 time as the current time for the validity checks. Default is the clock.
     type: str
@@ -150,7 +147,8 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.importer import FORMATS, guess_format, import_signed
 from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key, load_private_key, public_key_der
-from ansible_collections.mxone.pki.plugins.module_utils.module_glue import facts_diff, facts_of_file, fail, parse_now
+from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
+    backup_argument_spec, facts_diff, facts_of_file, fail, parse_now)
 
 
 def read_required(path, field):
@@ -161,22 +159,20 @@ def read_required(path, field):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type="path", required=True),
-            ca_src=dict(type="path"),
-            format=dict(type="str", default="auto", choices=list(FORMATS)),
-            password=dict(type="str", no_log=True),
-            key_path=dict(type="path", required=True, no_log=False),
-            key_passphrase=dict(type="str", no_log=True),
-            cert_path=dict(type="path", required=True),
-            chain_path=dict(type="path"),
-            bundle_path=dict(type="path"),
-            backup=dict(type="bool", default=False),
-            now=dict(type="str"),
-        ),
-        supports_check_mode=True,
+    argument_spec = backup_argument_spec()
+    argument_spec.update(
+        src=dict(type="path", required=True),
+        ca_src=dict(type="path"),
+        format=dict(type="str", default="auto", choices=list(FORMATS)),
+        password=dict(type="str", no_log=True),
+        key_path=dict(type="path", required=True, no_log=False),
+        key_passphrase=dict(type="str", no_log=True),
+        cert_path=dict(type="path", required=True),
+        chain_path=dict(type="path"),
+        bundle_path=dict(type="path"),
+        now=dict(type="str"),
     )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_cryptography(module)
     params = module.params
     try:

@@ -19,9 +19,10 @@ description:
     (names or subject changed, or O(force)) reuses it. Import the signed result with M(mxone.pki.cert_import).
   - Warns when O(subject.state) is a two-letter abbreviation; Mitel Connect and many CAs want full names.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.ca.names
+  - mxone.pki.issue
   - mxone.pki.attributes
 attributes:
   check_mode:
@@ -41,15 +42,10 @@ options:
     description: Encrypt the private key at rest with this passphrase.
     type: str
   key_type:
-    description: Type of a new key.
-    type: str
-    choices: [rsa2048, rsa3072, rsa4096, ec-p256]
     default: rsa2048
   digest:
-    description: Signature hash of the CSR.
-    type: str
+    description: Signature hash of the CSR (the customer's CA chooses the certificate's own).
     choices: [sha256, sha384, sha512]
-    default: sha256
   subject:
     description: Subject fields besides the CN, which the names give.
     type: dict
@@ -127,8 +123,9 @@ from ansible_collections.mxone.pki.plugins.module_utils.csr import (
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.keys import (
-    DIGESTS, KEY_TYPES, dump_private_key, generate_private_key, load_private_key)
-from ansible_collections.mxone.pki.plugins.module_utils.module_glue import fail, names_argument_spec, names_from_params
+    DIGESTS, dump_private_key, generate_private_key, load_private_key)
+from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
+    fail, key_argument_spec, names_argument_spec, names_from_params)
 
 
 def read_csr(path):
@@ -143,12 +140,11 @@ def read_csr(path):
 
 def main():
     argument_spec = names_argument_spec()
+    argument_spec.update(key_argument_spec(digests=[d for d in DIGESTS if d != "sha1"]))
     argument_spec.update(
         csr_path=dict(type="path", required=True),
         key_path=dict(type="path", required=True, no_log=False),
         key_passphrase=dict(type="str", no_log=True),
-        key_type=dict(type="str", default="rsa2048", choices=list(KEY_TYPES)),
-        digest=dict(type="str", default="sha256", choices=[d for d in DIGESTS if d != "sha1"]),
         subject=dict(type="dict", default={}, options=dict((field, dict(type="str")) for field in SUBJECT_FIELDS)),
         force=dict(type="bool", default=False),
     )

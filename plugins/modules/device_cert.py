@@ -43,9 +43,12 @@ description:
   - Files holding a private key are mode C(0600). Nothing is uploaded to the device; MiVoice 5000, TA7100 and
     Connect take these files through their web interfaces.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.ca
+  - mxone.pki.issue
+  - mxone.pki.issue.lifetime
+  - mxone.pki.issue.backup
   - mxone.pki.attributes
 attributes:
   check_mode:
@@ -63,6 +66,7 @@ options:
     description:
       - The device file(s) to write to O(dest_dir). Default by O(kind) - V(mivoice5000) V(mivoice5000_pkcs12),
         V(ta7100) V(dgw_pem), V(sip_proxy) and V(phone) V(pem_parts), V(connect) V(connect_text).
+      - V(connect_text) needs an RSA O(key_type).
     type: str
     choices: [mivoice5000_pkcs12, dgw_pem, pem_parts, connect_text]
   common_name:
@@ -114,36 +118,21 @@ options:
     description: Encrypt the kept private key with this passphrase (device files get the key as each device needs it).
     type: str
   key_type:
-    description: Key of a new certificate. V(connect_text) needs an RSA key.
-    type: str
-    choices: [rsa2048, rsa3072, rsa4096, ec-p256]
     default: rsa2048
   key_policy:
-    description: V(keep) the private key across renewals or V(rotate) it at every renewal.
+    description:
+      - V(keep) the private key across renewals or V(rotate) it at every renewal.
+      - A kept key whose type is not O(key_type) is replaced (reason V(key_policy)).
     type: str
     choices: [keep, rotate]
     default: keep
-  digest:
-    description: Signature hash.
-    type: str
-    choices: [sha256, sha384, sha512, sha1]
-    default: sha256
-  validity_days:
-    description: Lifetime of a new certificate in days; never beyond the CA's end.
-    type: int
-    default: 364
   renew_before:
     description:
-      - Renew when the certificate ends within this window; days (V(14), V(14d)) or a share of its lifetime (V(10%)).
+      - Renew when the certificate ends within this window - days (V(14), V(14d)) or a share of its lifetime (V(10%)).
       - Default V(14) for V(mivoice5000) (the PBX's own warning threshold), V(30) for the other kinds.
-    type: str
   warn_days:
     description: Return a RV(warning) when a certificate ends within this many days. Default V(14).
     type: int
-  force:
-    description: Issue a new certificate whatever the decision says (reason V(forced)).
-    type: bool
-    default: false
   dest_dir:
     description: Directory on the controller for the device files. Without it only O(cert_path) and O(key_path) are kept.
     type: path
@@ -189,10 +178,6 @@ options:
     type: str
     choices: [error, warn]
     default: error
-  backup:
-    description: Keep a timestamped copy of files that are overwritten.
-    type: bool
-    default: false
   now:
     description: Take this ISO 8601 time as the current time (what-if runs and tests). Default is the clock.
     type: str
@@ -340,12 +325,12 @@ from ansible_collections.mxone.pki.plugins.module_utils.dgw import (
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
-from ansible_collections.mxone.pki.plugins.module_utils.keys import DIGESTS, KEY_TYPES, SHA1_WARNING, dump_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.mivoice5000 import (
     build_pkcs12, pkcs12_matches, system_names)
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
-    ca_argument_spec, facts_diff, facts_of_file, fail, load_ca_from_params, load_existing, parse_now,
-    parse_renew_before)
+    backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, lifetime_argument_spec,
+    load_ca_from_params, load_existing, parse_now, parse_renew_before)
 from ansible_collections.mxone.pki.plugins.module_utils.phones import client_names
 
 
@@ -429,6 +414,10 @@ def stage_device_files(writer, params, fmt, names, key, cert, chain, now):
 
 def main():
     argument_spec = ca_argument_spec()
+    argument_spec.update(key_argument_spec())
+    # No renew_before default here: it depends on kind (mivoice5000: 14 days).
+    argument_spec.update(lifetime_argument_spec(renew_before=None))
+    argument_spec.update(backup_argument_spec())
     argument_spec.update(
         kind=dict(type="str", required=True, choices=sorted(KINDS)),
         format=dict(type="str", choices=list(FORMATS)),
@@ -442,13 +431,8 @@ def main():
         cert_path=dict(type="path", required=True),
         key_path=dict(type="path", required=True, no_log=False),
         key_passphrase=dict(type="str", no_log=True),
-        key_type=dict(type="str", default="rsa2048", choices=list(KEY_TYPES)),
         key_policy=dict(type="str", default="keep", choices=["keep", "rotate"], no_log=False),
-        digest=dict(type="str", default="sha256", choices=list(DIGESTS)),
-        validity_days=dict(type="int", default=364),
-        renew_before=dict(type="str"),
         warn_days=dict(type="int"),
-        force=dict(type="bool", default=False),
         dest_dir=dict(type="path"),
         name=dict(type="str", default="device"),
         pkcs12_password=dict(type="str", no_log=True),
@@ -456,7 +440,6 @@ def main():
         pem_key_format=dict(type="str", choices=list(KEY_FORMATS), no_log=False),
         csr_subject=dict(type="dict", options=dict((field, dict(type="str")) for field in SUBJECT_FIELDS)),
         csr_state_check=dict(type="str", default="error", choices=list(STATE_CHECKS)),
-        backup=dict(type="bool", default=False),
         now=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

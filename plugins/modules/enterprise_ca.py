@@ -22,9 +22,11 @@ description:
   - A CA certificate without its key, or a key that does not fit it, is an error, not a reason to start over.
     Only O(force=true) makes a new CA, which invalidates every certificate the old one issued.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.ca
+  - mxone.pki.issue
+  - mxone.pki.issue.backup
   - mxone.pki.attributes
 attributes:
   check_mode:
@@ -43,15 +45,7 @@ options:
     description: Subject country (C) of a new CA, a two-letter code.
     type: str
   key_type:
-    description: Key of a new CA.
-    type: str
-    choices: [rsa2048, rsa3072, rsa4096, ec-p256]
     default: rsa3072
-  digest:
-    description: Signature hash. V(sha1) is accepted for very old clients, with a warning.
-    type: str
-    choices: [sha256, sha384, sha512, sha1]
-    default: sha256
   validity_days:
     description: Lifetime of the CA certificate in days (ten years by default; server certificates renew yearly).
     type: int
@@ -62,10 +56,6 @@ options:
     default: 180
   force:
     description: Replace the CA with a new key. Every certificate issued by the old CA stops verifying.
-    type: bool
-    default: false
-  backup:
-    description: Keep a timestamped copy of files that are overwritten.
     type: bool
     default: false
   now:
@@ -139,14 +129,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_cryptography
 from ansible_collections.mxone.pki.plugins.module_utils.ca import (
-    CertificateAuthority, build_name, create_ca, load_ca, renew_ca, sign_ca_certificate)
+    DEFAULT_CA_COMMON_NAME, DEFAULT_CA_VALIDITY_DAYS, CertificateAuthority, build_name, create_ca, load_ca, renew_ca,
+    sign_ca_certificate)
 from ansible_collections.mxone.pki.plugins.module_utils.certs import common_name, dump_certificate, facts
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
-from ansible_collections.mxone.pki.plugins.module_utils.keys import (
-    DIGESTS, KEY_TYPES, SHA1_WARNING, dump_private_key, load_private_key)
+from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key, load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
-    ca_argument_spec, facts_diff, facts_of_file, fail, parse_now)
+    backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, parse_now)
 
 
 def plan(params, now):
@@ -180,16 +170,15 @@ def plan(params, now):
 
 def main():
     argument_spec = ca_argument_spec()
+    argument_spec.update(key_argument_spec("rsa3072"))
+    argument_spec.update(backup_argument_spec())
     argument_spec.update(
-        common_name=dict(type="str", default="MXOneEnterpriseCA"),
+        common_name=dict(type="str", default=DEFAULT_CA_COMMON_NAME),
         organization=dict(type="str"),
         country=dict(type="str"),
-        key_type=dict(type="str", default="rsa3072", choices=list(KEY_TYPES)),
-        digest=dict(type="str", default="sha256", choices=list(DIGESTS)),
-        validity_days=dict(type="int", default=3650),
+        validity_days=dict(type="int", default=DEFAULT_CA_VALIDITY_DAYS),
         renew_before=dict(type="int", default=180),
         force=dict(type="bool", default=False),
-        backup=dict(type="bool", default=False),
         now=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -26,10 +26,13 @@ description:
   - Optionally writes the node files C(eri_sn_cert.pem) (O(bundle_path)) and C(ca.pem) (O(ca_bundle_path)),
     checked before they are written.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.ca
   - mxone.pki.ca.names
+  - mxone.pki.issue
+  - mxone.pki.issue.lifetime
+  - mxone.pki.issue.backup
   - mxone.pki.attributes
 attributes:
   check_mode:
@@ -51,34 +54,16 @@ options:
         (still mode C(0600)).
     type: str
   key_type:
-    description: Key of a new certificate. An existing key of another type is replaced (reason V(key_policy)).
-    type: str
-    choices: [rsa2048, rsa3072, rsa4096, ec-p256]
     default: rsa2048
   key_policy:
-    description: V(keep) the private key across renewals (the vendor's way) or V(rotate) it at every renewal.
+    description:
+      - V(keep) the private key across renewals (the vendor's way) or V(rotate) it at every renewal.
+      - A kept key whose type is not O(key_type) is replaced (reason V(key_policy)).
     type: str
     choices: [keep, rotate]
     default: keep
-  digest:
-    description: Signature hash. V(sha1) only for old phone families and H.323 that need it; a warning says so.
-    type: str
-    choices: [sha256, sha384, sha512, sha1]
-    default: sha256
-  validity_days:
-    description: Lifetime of a new certificate in days (the vendor tool gives 364). Never beyond the CA's end.
-    type: int
-    default: 364
   renew_before:
-    description:
-      - Renew when the certificate ends within this window. Days (V(30), V(30d)) or a share of its
-        lifetime (V(10%)).
-    type: str
     default: "30"
-  force:
-    description: Issue a new certificate whatever the decision says (reason V(forced)).
-    type: bool
-    default: false
   bundle_path:
     description:
       - Also write C(eri_sn_cert.pem) here (key, certificate, CA chain; mode C(0600)), checked before writing.
@@ -86,10 +71,6 @@ options:
   ca_bundle_path:
     description: Also write C(ca.pem) here (the CA chain that phones and peers trust).
     type: path
-  backup:
-    description: Keep a timestamped copy of files that are overwritten.
-    type: bool
-    default: false
   now:
     description: Take this ISO 8601 time as the current time (what-if runs and tests). Default is the clock.
     type: str
@@ -180,10 +161,11 @@ from ansible_collections.mxone.pki.plugins.module_utils.certs import dump_certif
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
-from ansible_collections.mxone.pki.plugins.module_utils.keys import DIGESTS, KEY_TYPES, SHA1_WARNING, dump_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
-    ca_argument_spec, facts_diff, facts_of_file, fail, load_ca_from_params, load_existing, names_argument_spec,
-    names_from_params, parse_now, parse_renew_before)
+    backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, lifetime_argument_spec,
+    load_ca_from_params, load_existing, names_argument_spec, names_from_params, parse_now, parse_renew_before)
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS
 
 
 def stage_node_files(writer, params, key, cert, chain, now):
@@ -199,19 +181,16 @@ def stage_node_files(writer, params, key, cert, chain, now):
 def main():
     argument_spec = ca_argument_spec()
     argument_spec.update(names_argument_spec())
+    argument_spec.update(key_argument_spec())
+    argument_spec.update(lifetime_argument_spec(renew_before=str(DEFAULT_RENEW_BEFORE_DAYS)))
+    argument_spec.update(backup_argument_spec())
     argument_spec.update(
         cert_path=dict(type="path", required=True),
         key_path=dict(type="path", required=True, no_log=False),
         key_passphrase=dict(type="str", no_log=True),
-        key_type=dict(type="str", default="rsa2048", choices=list(KEY_TYPES)),
         key_policy=dict(type="str", default="keep", choices=["keep", "rotate"], no_log=False),
-        digest=dict(type="str", default="sha256", choices=list(DIGESTS)),
-        validity_days=dict(type="int", default=364),
-        renew_before=dict(type="str", default="30"),
-        force=dict(type="bool", default=False),
         bundle_path=dict(type="path"),
         ca_bundle_path=dict(type="path"),
-        backup=dict(type="bool", default=False),
         now=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
