@@ -63,19 +63,11 @@ def verify_endpoints(plan, play_hosts, ports=(5061,), system=None):
     return [groups[key] for key in sorted(groups)]
 
 
-def _commands(hostvars, host):
-    """The activation commands a host ran (or tried), in order, with their exit codes."""
-    ran = []
+def _activation(hostvars, host):
+    """What the activation on this host did (mxone.pki.activate's result), or {}."""
     if host is None:
-        return ran
-    variables = hostvars[host]
-    for name in ("__mxone_activate_media", "__mxone_activate_backup", "__mxone_activate_reload",
-                 "__mxone_activate_rereload"):
-        result = variables.get(name) or {}
-        for item in result.get("results", [result]):
-            if item.get("cmd") and not item.get("skipped"):
-                ran.append(dict(command=" ".join(item["cmd"]), rc=item.get("rc")))
-    return ran
+        return {}
+    return hostvars[host].get("__mxone_activate_result") or {}
 
 
 def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=None, verify_results=None,
@@ -101,14 +93,14 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
         runner = next((h for h in hosts if hostvars[h].get("__mxone_activation_hosts", {}).get(system_id) == h),
                       None)
         tls = [p for h in hosts for p in probes.get(h, [])]
-        failure = hostvars[runner].get("__mxone_activate_failed") if runner else None
-        restored = list((hostvars[runner].get("__mxone_activate_restore") or {}).get("changed_hosts", [])
-                        if runner else [])
+        activated = _activation(hostvars, runner)
+        failure = activated.get("failure")
+        restored = list(activated.get("rolled_back") or [])
         summary.append(dict(
             system=system_id, changed=bool(nodes_changed) or any(c["changed"] for c in certificates),
             tls=system.get("tls", True),
             certificates=certificates, nodes_changed=nodes_changed, nodes_failed=failed,
-            commands=_commands(hostvars, runner), activation_host=runner,
+            commands=list(activated.get("commands") or []), activation_host=runner,
             failure=(failure or "").strip() or None, rolled_back=restored,
             tls_ok=sum(1 for p in tls if p.get("ok")), tls_checked=len(tls),
             tls_errors=["%s: %s" % (p.get("name"), p.get("error")) for p in tls if not p.get("ok")]))

@@ -119,6 +119,21 @@ options:
   pending_facts:
     description: Check mode only; facts of the certificate the issuing step would make, shown as the diff's after side.
     type: dict
+  targets:
+    description:
+      - Serve many hosts from one task (use it with C(run_once)); each element is a host name (for O(restore) and
+        O(activated)) or a dict with C(host) and the per-host options above (C(certificate), C(ca_path),
+        C(dest_dir), C(settings), C(activation), C(pending_certificate), C(pending_ca), C(pending_facts)), or
+        C(host) and C(stop), a message to fail that host with and send it nothing.
+      - Each certificate's bundle is built and checked once, however many hosts get it; the hosts are served in
+        parallel (at most C(forks) at a time), each through the connection and become settings of its own
+        inventory variables. One host's failure does not stop the others.
+      - The filter P(mxone.pki.delivery_targets#filter) makes this list from the fleet plan.
+    type: list
+    elements: raw
+  key_passphrase:
+    description: With O(targets), the passphrase of every certificate's key in the PKI store.
+    type: str
 notes:
   - C(eri_sn_cert.pem) is written with mode C(0600), C(ca.pem) with C(0644).
 seealso:
@@ -126,6 +141,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Every node of the play at once, each certificate's bundle built once
+  mxone.pki.deliver:
+    targets: >-
+      {{ mxone_fleet.plan | mxone.pki.delivery_targets(ansible_play_hosts, mxone_issue_result.results | default([])) }}
+    key_passphrase: "{{ mxone_ca_passphrase }}"
+  run_once: true
+  register: mxone_deliver_result
+
 - name: Install the system's bundle and CA file on every LIM
   mxone.pki.deliver:
     certificate:
@@ -155,6 +178,20 @@ reason:
 previous:
   description: Copies of the replaced files, to roll back to.
   returned: success
+  type: list
+  elements: str
+results:
+  description: With O(targets), the result of each host (C(changed), C(failed), C(msg), C(files), C(reason), C(previous)).
+  returned: with targets
+  type: dict
+changed_hosts:
+  description: With O(targets), the hosts whose files changed.
+  returned: with targets
+  type: list
+  elements: str
+failed_hosts:
+  description: With O(targets), the hosts that failed (unreachable, a full disk, a stop ...).
+  returned: with targets
   type: list
   elements: str
 """

@@ -1,0 +1,33 @@
+"""Per-system decisions from the fleet delivery result (plugins/filter/mxone.py)."""
+
+from ansible_collections.mxone.pki.plugins.filter.mxone import activation_hosts, changed_lims, rollout_summary
+
+PLAN = dict(systems=dict(a=dict(hosts=["a-lim1", "a-lim2", "a-lim3"], certificates=["a"], tls=True),
+                         b=dict(hosts=["b-lim1"], certificates=["b"], tls=True)),
+            hosts={}, certificates={}, selected_systems=["a", "b"])
+DELIVERY = dict(results={"a-lim1": dict(changed=False), "a-lim2": dict(changed=True), "a-lim3": dict(changed=True),
+                         "b-lim1": dict(changed=False)})
+
+
+def test_changed_lims_in_lim_order_and_only_live_ones():
+    assert changed_lims(PLAN, DELIVERY, ["a-lim1", "a-lim2", "a-lim3"], "a") == ["a-lim2", "a-lim3"]
+    assert changed_lims(PLAN, DELIVERY, ["a-lim3"], "a") == ["a-lim3"]
+
+
+def test_one_activation_host_per_changed_system():
+    assert activation_hosts(PLAN, DELIVERY, ["a-lim1", "a-lim2", "a-lim3", "b-lim1"]) == {"a": "a-lim2"}
+    assert activation_hosts(PLAN, {}, ["a-lim1"]) == {}
+
+
+def test_summary_reads_the_activation_result_of_the_chosen_host():
+    hostvars = {"a-lim1": {}, "a-lim3": {}, "b-lim1": {},
+                "a-lim2": dict(__mxone_activation_hosts={"a": "a-lim2"},
+                               __mxone_activate_result=dict(commands=[dict(command="reload --system", rc=1)],
+                                                            failure="reload --system failed (exit 1): x",
+                                                            rolled_back=["a-lim2", "a-lim3"]))}
+    summary = dict((s["system"], s) for s in rollout_summary(
+        PLAN, hostvars, ["a-lim1", "a-lim2", "a-lim3", "b-lim1"], ["a-lim1", "a-lim2", "a-lim3", "b-lim1"],
+        delivery=DELIVERY))
+    assert summary["a"]["nodes_changed"] == ["a-lim2", "a-lim3"] and summary["a"]["rolled_back"] == ["a-lim2", "a-lim3"]
+    assert summary["a"]["commands"] == [dict(command="reload --system", rc=1)]
+    assert summary["b"]["changed"] is False and summary["b"]["commands"] == []

@@ -1,0 +1,73 @@
+"""The fleet plan and the delivery jobs made from it (module_utils/fleet.py)."""
+
+import pytest
+
+from ansible_collections.mxone.pki.plugins.module_utils.fleet import FleetError, build_plan, delivery_targets
+
+HOSTVARS = {
+    "a-lim1": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=1, ansible_host="192.0.2.11"),
+    "a-lim2": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=2, ansible_host="192.0.2.12",
+                   mxone_tls_client_verification="mandatory"),
+    "b-lim1": dict(mxone_system="b", mxone_domain="b.example.net", mxone_lim=1, ansible_host="192.0.2.21",
+                   mxone_encryption=False),
+    "dl": dict(mxone_download_dir="/srv/tftp", ansible_host="192.0.2.50"),
+}
+
+
+def plan(**extra):
+    p = build_plan({"mxone_a": ["a-lim2", "a-lim1"], "mxone_b": ["b-lim1"]}, HOSTVARS, ["dl"], pki_dir="/pki")
+    p["selected_systems"] = extra.get("selected", ["a", "b"])
+    return p
+
+
+def by_host(targets):
+    return dict((t["host"], t) for t in targets)
+
+
+def test_plan_orders_lims_and_names_the_leader():
+    p = plan()
+    assert p["systems"]["a"]["hosts"] == ["a-lim1", "a-lim2"] and p["systems"]["a"]["leader"] == "a-lim1"
+    assert p["hosts"]["a-lim2"]["fqdn"] == "lim2.a.example.net"
+
+
+def test_plan_reports_every_problem_with_host_and_variable():
+    bad = dict(HOSTVARS, **{"a-lim2": dict(HOSTVARS["a-lim2"], mxone_lim=1)})
+    with pytest.raises(FleetError) as err:
+        build_plan({"mxone_a": ["a-lim1", "a-lim2"]}, bad, [], pki_dir="/pki")
+    assert "a-lim1, a-lim2: mxone_lim: LIM number 1 is used by 2 hosts of system group mxone_a" in str(err.value)
+
+
+def test_each_lim_gets_its_systems_certificate_and_settings():
+    targets = by_host(delivery_targets(plan(), ["a-lim1", "a-lim2", "b-lim1", "dl"]))
+    a2 = targets["a-lim2"]
+    assert a2["certificate"]["cert_path"] == "/pki/certs/a/server.pem"
+    assert a2["ca_path"] == a2["certificate"]["chain_path"]
+    assert a2["activation"] is True and targets["b-lim1"]["activation"] is False
+    assert dict((s["key"], s["value"]) for s in a2["settings"]) == {"TlsEnabled": "yes",
+                                                                  "TlsClientVerificationMode": "mandatory"}
+    assert targets["dl"] == dict(host="dl", dest_dir="/srv/tftp", ca_path="/pki/ca/ca.pem", pending_ca=False)
+
+
+def test_only_live_hosts_of_selected_systems_are_served():
+    targets = by_host(delivery_targets(plan(selected=["a"]), ["a-lim1", "b-lim1", "dl"]))
+    assert sorted(targets) == ["a-lim1", "dl"]
+
+
+def test_check_mode_pending_material_comes_from_the_issue_results():
+    issue = [dict(item=dict(key="a"), changed=True, reason="expiring", detail="in 3 days", certificate={"serial": "1f"})]
+    targets = by_host(delivery_targets(plan(), ["a-lim1", "b-lim1"], issue, ca_pending=False))
+    assert targets["a-lim1"]["pending_certificate"] is True and targets["b-lim1"]["pending_certificate"] is False
+    assert targets["a-lim1"]["pending_facts"] == dict(serial="1f", reason="expiring", detail="in 3 days")
+
+
+def test_waiting_systems_get_a_stop_and_download_servers_can_be_left_alone():
+    targets = by_host(delivery_targets(plan(), ["a-lim1", "b-lim1", "dl"], waiting={"a": "system a: waiting"},
+                                       no_download_ca=True))
+    assert targets["a-lim1"] == dict(host="a-lim1", stop="system a: waiting")
+    assert "dl" not in targets and "certificate" in targets["b-lim1"]
+
+
+def test_download_servers_get_the_union_file_when_given():
+    targets = by_host(delivery_targets(plan(), ["dl"], download_ca="/pki/download/ca.pem",
+                                       pending_ca_paths=["/pki/download/ca.pem"]))
+    assert targets["dl"]["ca_path"] == "/pki/download/ca.pem" and targets["dl"]["pending_ca"] is True
