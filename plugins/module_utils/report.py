@@ -120,6 +120,7 @@ def _row(host, lim, cert, probe, store, now, warn_days, tls_on):
     else:
         state, error = (PROBE_OK, None) if probe.get("ok") else (PROBE_FAILED, probe.get("error") or "failed")
     status, days, seconds = _status(facts, now, warn_days)
+    store_status, store_days, _ = _status(kept_store, now, warn_days)
     if served is not None and kept_store is not None:
         matches = served["sha256_fingerprint"] == kept_store["sha256_fingerprint"]
     else:
@@ -136,6 +137,7 @@ def _row(host, lim, cert, probe, store, now, warn_days, tls_on):
         server_name=(probe or {}).get("server_name") or lim.get("fqdn"),
         certificate_id=cert.get("id"), file=(cert.get("paths") or {}).get("cert"),
         facts=facts, source=source, matches_store=matches, store_note=store_note,
+        store=kept_store, store_status=store_status, store_days_left=store_days,
         status=status, days_left=days, seconds_left=seconds, probe=state, probe_error=error)
 
 
@@ -205,22 +207,29 @@ def endpoint_label(row):
 # ---------------------------------------------------------------- digests
 
 
+def _digest(data):
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def digests(rows, warn_days):
     """(rows, certs): short digests of the report's content without the run's time.
 
-    ``certs`` leaves the probe results out: check mode has none to compare.
+    ``rows``: everything the files show. ``certs``: only what needs no probe
+    (each LIM's certificate in the PKI store, its status and days left), for
+    check mode, in which mxone_verify does not probe.
     """
-    def digest(with_probes):
-        data = [warn_days]
-        for row in sorted(rows, key=_lim_key):
-            entry = [row["system"], row["host"], row["lim"], row["port"], row["file"], row["source"],
-                     row["matches_store"], row["store_note"], row["status"], row["days_left"], row["facts"]]
-            if with_probes:
-                entry += [row["probe"], row["probe_error"]]
-            data.append(entry)
-        text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return dict(rows=digest(True), certs=digest(False))
+    ordered = sorted(rows, key=_lim_key)
+    shown = [warn_days] + [[r["system"], r["host"], r["lim"], r["port"], r["server_name"], r["file"], r["source"],
+                            r["matches_store"], r["store_note"], r["status"], r["days_left"], r["facts"], r["probe"],
+                            r["probe_error"]] for r in ordered]
+    stored, seen = [warn_days], set()
+    for r in ordered:
+        if r["host"] not in seen:
+            seen.add(r["host"])
+            stored.append([r["system"], r["host"], r["lim"], r["file"], r["store_note"], r["store"],
+                           r["store_status"], r["store_days_left"]])
+    return dict(rows=_digest(shown), certs=_digest(stored))
 
 
 def _digest_text(rows, warn_days):
@@ -237,7 +246,7 @@ def digests_in(text):
 # ------------------------------------------------------------------ HTML
 
 _CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1b1b1b;background:#fff}
+body{font:13px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1b1b1b;background:#fff}
 header{background:#1f3a5f;color:#fff;padding:14px 20px}
 header h1{font-size:20px;margin:0 0 6px}
 header p{margin:2px 0}
@@ -246,14 +255,16 @@ header p{margin:2px 0}
 main{padding:12px 20px}
 table{border-collapse:collapse;width:100%}
 th,td{border:1px solid #c8c8c8;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#e4e9f0;cursor:pointer;user-select:none;white-space:nowrap}
+th{background:#e4e9f0;cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-td.num{text-align:right;white-space:nowrap}
+td{overflow-wrap:break-word}
+td.num,td.lim{white-space:nowrap}td.num{text-align:right}
+td.probe,td.probe-failed,td.serial{overflow-wrap:anywhere}td.probe,td.probe-failed{min-width:12em}
 small{color:#555}
 tr.expired td{background:#ffb3b3}
 tr.expiring td{background:#ffe08a}
 tr.unknown td{background:#e0e0e0}
-.mark{font-weight:bold;white-space:nowrap}
+.mark{font-weight:bold}
 td.probe-failed{color:#9b0000;font-weight:bold}
 .legend{margin:8px 0 0;color:#555}
 """.strip()
@@ -274,10 +285,10 @@ th.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.pre
 
 # (key, header, numeric)
 COLUMNS = (
-    ("system", "System", False), ("lim", "LIM", False), ("port", "Port", True),
+    ("system", "System", False), ("lim", "LIM", False), ("port", "Port", True), ("status", "Status", True),
+    ("days_left", "Days left", True), ("not_after", "Not after (UTC)", True), ("probe", "Live TLS probe", True),
     ("subject", "Certificate (CN / subject)", False), ("sans", "SANs", False), ("issuer", "Issuer", False),
-    ("serial", "Serial", False), ("not_after", "Not after (UTC)", True), ("days_left", "Days left", True),
-    ("status", "Status", True), ("probe", "Live TLS probe", True), ("source", "Facts from", False),
+    ("serial", "Serial", False), ("source", "Facts from", False),
 )
 
 _MARKS = {EXPIRED: "\u2716 EXPIRED", EXPIRING: "\u26a0 EXPIRING", UNKNOWN: "? NO CERTIFICATE", OK: "OK"}
@@ -316,12 +327,11 @@ def sort_keys(row):
         source=row["source"] or "")
 
 
-def _status_text(row, warn_days):
-    if row["status"] == EXPIRED:
-        return _MARKS[EXPIRED]
+def _status_html(row, warn_days):
+    mark = '<span class="mark">%s</span>' % e(_MARKS[row["status"]])
     if row["status"] == EXPIRING:
-        return "%s (within %d days)" % (_MARKS[EXPIRING], warn_days)
-    return _MARKS[row["status"]]
+        mark += "<br><small>within %d days</small>" % warn_days
+    return mark
 
 
 def _row_html(row, warn_days):
@@ -349,21 +359,24 @@ def _row_html(row, warn_days):
         source = "PKI store (no certificate from the LIM)"
     else:
         source = e(row["store_note"])
-    cells = [
-        _cell(keys["system"], e(row["system"])),
-        _cell(keys["lim"], lim),
-        _cell(keys["port"], e(row["port"] or ""), cls="num"),
-        _cell(keys["subject"], subject),
-        _cell(keys["sans"], sans),
-        _cell(keys["issuer"], e(f.get("issuer_common_name")), title=f.get("issuer")),
-        _cell(keys["serial"], "<small>%s</small>" % e(f.get("serial"))),
-        _cell(keys["not_after"], e(f.get("not_after")), cls="num"),
-        _cell(keys["days_left"], e(row["days_left"] if row["days_left"] is not None else ""), cls="num"),
-        _cell(keys["status"], '<span class="mark">%s</span>' % e(_status_text(row, warn_days)), cls="status"),
-        _cell(keys["probe"], probe, cls="probe-failed" if row["probe"] == PROBE_FAILED else "probe"),
-        _cell(keys["source"], source, title="file: %s" % row["file"] if row["file"] else None),
-    ]
-    return '<tr class="%s" data-endpoint="%s">%s</tr>' % (row["status"], e(endpoint_label(row)), "".join(cells))
+    not_after = _parse_time(f.get("not_after"))
+    cells = dict(
+        system=_cell(keys["system"], e(row["system"])),
+        lim=_cell(keys["lim"], lim, cls="lim"),
+        port=_cell(keys["port"], e(row["port"] or ""), cls="num"),
+        status=_cell(keys["status"], _status_html(row, warn_days), cls="status"),
+        days_left=_cell(keys["days_left"], e(row["days_left"] if row["days_left"] is not None else ""), cls="num"),
+        not_after=_cell(keys["not_after"], e(not_after.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+                                             if not_after else ""), cls="num", title=f.get("not_after")),
+        probe=_cell(keys["probe"], probe, cls="probe-failed" if row["probe"] == PROBE_FAILED else "probe"),
+        subject=_cell(keys["subject"], subject),
+        sans=_cell(keys["sans"], sans),
+        issuer=_cell(keys["issuer"], e(f.get("issuer_common_name")), title=f.get("issuer")),
+        serial=_cell(keys["serial"], "<small>%s</small>" % e(f.get("serial")), cls="serial"),
+        source=_cell(keys["source"], source, cls="source", title="file: %s" % row["file"] if row["file"] else None),
+    )
+    return '<tr class="%s" data-endpoint="%s">%s</tr>' % (
+        row["status"], e(endpoint_label(row)), "".join(cells[key] for key, _, _ in COLUMNS))
 
 
 def render_html(rows, generated, warn_days=DEFAULT_WARN_DAYS, title="MX-ONE certificate expiry"):

@@ -37,12 +37,14 @@ attributes:
   check_mode:
     support: full
     details:
-      - Writes nothing. Compares the report it would write with the files in place. M(mxone.pki.tls_check) does not
-        run in check mode within the mxone_verify role; when O(probes) is empty in check mode, the probe results
-        are left out of the comparison.
+      - Writes nothing. Compares the report it would write with the files in place. The mxone_verify role does not
+        probe in check mode; when O(probes) is empty in check mode, only what needs no probe is compared (each
+        LIM's certificate in the PKI store, its status and days left).
   diff_mode:
     support: full
-    details: The text of each file that changes, before and after (the files hold no secrets).
+    details:
+      - The text of each file that changes, before and after (the files hold no secrets).
+      - None in check mode without O(probes); the text would show rows and results that no probe produced.
 options:
   plan:
     description: The fleet plan, C(mxone_fleet.plan) of the mxone.pki.mxone_plan role.
@@ -174,8 +176,8 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.files import PUBLIC_MODE, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import facts_of_file, fail, parse_now
 from ansible_collections.mxone.pki.plugins.module_utils.report import (
-    EXPIRED, EXPIRING, PROBE_FAILED, build_rows, check_prom_path, check_warn_days, counts, digests, digests_in,
-    endpoint_label, flatten_probes, render_html, render_prometheus, write_report)
+    EXPIRED, EXPIRING, PROBE_FAILED, build_rows, check_prom_path, check_warn_days, counts, digests,
+    digests_in, endpoint_label, flatten_probes, render_html, render_prometheus, write_report)
 
 
 def store_facts(plan, now):
@@ -232,7 +234,8 @@ def main():
         for path, text in files:
             file_changed, before = differs(path, text, wanted, key)
             changed = changed or file_changed
-            if file_changed and module._diff:
+            # Without probes the text would show rows and results no probe produced: no diff then.
+            if file_changed and module._diff and key == "rows":
                 diffs.append(dict(before=before, after=text, before_header=path, after_header=path))
         if not module.check_mode:
             # Always rewritten: the run's time (generated-at, last-run metric) must be current for staleness alerts.
@@ -244,7 +247,7 @@ def main():
     msg = "%d LIM endpoint(s) in %d system(s): %d expired, %d expiring within %d days, %d TLS probe(s) failed" % (
         c["endpoints"], c["systems"], c["expired"], c["expiring"], warn_days, c["probe_failed"])
     if key == "certs":
-        msg += " (check mode: no TLS probe ran; compared without probe results)"
+        msg += " (check mode: no TLS probe ran; compared the PKI store's certificates only)"
     result = dict(
         changed=changed, msg=msg, html_path=html_path, prom_path=prom_path, written=written, counts=c,
         expired=[endpoint_label(r) for r in rows if r["status"] == EXPIRED],

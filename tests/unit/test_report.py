@@ -205,7 +205,7 @@ def test_expired_and_expiring_rows_stand_out_by_class_and_by_text(fleet):
     table = parse(page)
     marks = [(r["endpoint"], r["class"], r["cells"][column("status")]["text"]) for r in table.rows]
     assert marks == [("sthlm-lim10:5061", "expired", "\u2716 EXPIRED"),
-                     ("sthlm-lim2:5061", "expiring", "\u26a0 EXPIRING (within 30 days)"),
+                     ("sthlm-lim2:5061", "expiring", "\u26a0 EXPIRINGwithin 30 days"),
                      ("malmo-lim1:5061", "ok", "OK"), ("sthlm-lim1:5061", "ok", "OK")]
     assert "tr.expired td{background:#ffb3b3}" in page and "tr.expiring td{background:#ffe08a}" in page
     assert table.rows[0]["cells"][column("probe")]["text"].startswith("\u2716 FAILED: certificate verify failed")
@@ -247,7 +247,7 @@ def test_sort_data_orders_each_column_as_a_person_expects(fleet):
     heads = dict((h["data-col"], h) for h in table.heads)
     assert set(heads) == set(key for key, _, _ in report.COLUMNS)
     assert [k for k, h in heads.items() if h.get("data-type") == "num"] == [
-        "port", "not_after", "days_left", "status", "probe"]
+        "port", "status", "days_left", "not_after", "probe"]
 
     def order(name):
         # what the page's script does: numbers where the header says so, else text
@@ -337,6 +337,8 @@ def test_digests_ignore_the_time_of_the_run_but_not_the_content(fleet):
     failing = [dict(p, ok=False, error="timeout") if p["name"] == "sthlm-lim1" else p for p in probes]
     changed = report.digests(report.build_rows(plan, failing, store, NOW), 30)
     assert changed["rows"] != d["rows"] and changed["certs"] == d["certs"]  # check mode compares certs only
+    unprobed = report.digests(report.build_rows(plan, [], store, NOW), 30)  # what check mode sees
+    assert unprobed["certs"] == d["certs"] and unprobed["rows"] != d["rows"]
     assert report.digests(report.build_rows(plan, probes, store, NOW + DAY), 30)["certs"] != d["certs"]
     assert report.digests(rows, 31) != d
 
