@@ -120,7 +120,7 @@ def _row(host, lim, cert, probe, store, now, warn_days, tls_on):
     else:
         state, error = (PROBE_OK, None) if probe.get("ok") else (PROBE_FAILED, probe.get("error") or "failed")
     status, days, seconds = _status(facts, now, warn_days)
-    store_status, store_days, _ = _status(kept_store, now, warn_days)
+    store_status, store_days = _status(kept_store, now, warn_days)[:2]
     if served is not None and kept_store is not None:
         matches = served["sha256_fingerprint"] == kept_store["sha256_fingerprint"]
     else:
@@ -376,7 +376,7 @@ def _row_html(row, warn_days):
         source=_cell(keys["source"], source, cls="source", title="file: %s" % row["file"] if row["file"] else None),
     )
     return '<tr class="%s" data-endpoint="%s">%s</tr>' % (
-        row["status"], e(endpoint_label(row)), "".join(cells[key] for key, _, _ in COLUMNS))
+        row["status"], e(endpoint_label(row)), "".join(cells[column[0]] for column in COLUMNS))
 
 
 def render_html(rows, generated, warn_days=DEFAULT_WARN_DAYS, title="MX-ONE certificate expiry"):

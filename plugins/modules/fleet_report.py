@@ -19,18 +19,18 @@ description:
   - One row per LIM and probed port; a LIM not probed in this run (another system was selected with C(--limit),
     TLS is off, check mode) still gets a row from the PKI store's certificate, so its expiry series stay in the
     textfile.
-  - Each row shows the certificate the LIM served to the probe (the store's when it served none): CN and
-    subject, SANs, issuer, serial, not-after, days left, and the probe's result. Rows that expire within
+  - Each row shows the certificate the LIM served to the probe (the store's when it served none), with its
+    CN and subject, SANs, issuer, serial, not-after, days left, and the probe's result. Rows that expire within
     O(warn_days) or have expired are marked by colour and by text; columns sort when their header is clicked.
   - The textfile has C(x509_cert_not_after), C(x509_cert_not_before) and C(x509_cert_expired) with the label names
     of x509-certificate-exporter (C(serial_number) in decimal, C(subject_CN), C(issuer_CN), C(filename),
-    C(filepath): the certificate's file in the PKI store) plus C(system), C(host) and C(port);
+    C(filepath), the certificate's file in the PKI store) plus C(system), C(host) and C(port);
     C(mxone_pki_tls_probe_success) per probed endpoint and C(mxone_pki_report_last_run_timestamp_seconds).
   - Both files are written atomically (a temporary file beside the target, then a rename), mode 0644, on every
     run that is not check mode, so the run's time is always current. The files hold public certificate facts
     only, never key material.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
 attributes:

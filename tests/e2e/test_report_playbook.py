@@ -100,7 +100,7 @@ def fleet(tmp_path_factory):
         assert run.rc == 0, run.output
         yield f
     finally:
-        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True)
+        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True, check=False)
 
 
 def test_report_has_every_lim_with_the_served_dates_and_marks_the_expiring_one(fleet):
@@ -168,9 +168,10 @@ def chromium():
     def found():
         return shutil.which("chromium"), shutil.which("chromedriver")
     if not all(found()) and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600, check=False)
         subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"],
-                       capture_output=True, timeout=1200, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+                       capture_output=True, timeout=1200, check=False,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     browser, driver = found()
     if not browser or not driver:
         pytest.skip("chromium and chromium-driver are missing and could not be installed here (needs root and apt; "
@@ -185,7 +186,7 @@ BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def run_browser(tmp_path, *args):
     browser, _ = chromium()
     cmd = [browser] + BROWSER_FLAGS + ["--user-data-dir=%s" % (tmp_path / "profile")] + list(args)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
