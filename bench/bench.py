@@ -94,7 +94,7 @@ def collection_version(path):
 
 def command_output(argv):
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
         return (proc.stdout + proc.stderr).strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -162,7 +162,7 @@ class Lab(object):
 
     def run(self, *argv, check=True):
         proc = subprocess.run([LAB] + list(argv) + ["--state-dir", self.state], capture_output=True, text=True,
-                              timeout=300)
+                              timeout=300, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError("lab %s: %s" % (" ".join(argv), (proc.stdout + proc.stderr).strip()))
         return proc.stdout
@@ -296,7 +296,7 @@ def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None,
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0, total0 = cpu_times()
     started = time.monotonic()
-    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     wall = time.monotonic() - started
     busy1, total1 = cpu_times()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -325,7 +325,7 @@ def recap(stdout):
 def handshake(ip, name, cafile, tries=10):
     context = ssl.create_default_context(cafile=cafile)
     error = None
-    for _ in range(tries):
+    for _attempt in range(tries):
         try:
             with socket.create_connection((ip, 5061), timeout=5) as sock:
                 with context.wrap_socket(sock, server_hostname=name):
@@ -382,7 +382,7 @@ class Bench(object):
 
     def record(self, name, run, **extra):
         entry = dict((k, run[k]) for k in ("wall_s", "controller_cpu_s", "lab_cpu_s", "other_cpu_s",
-                                            "machine_busy_pct", "busy_before_pct", "rc"))
+                                           "machine_busy_pct", "busy_before_pct", "rc"))
         entry.update(extra)
         self.runs.setdefault(name, []).append(entry)
         log("  %-16s %7.2f s  (CPU s: controller %.1f, lab %.1f, other %.1f; machine busy %.0f%%)%s" % (
@@ -807,7 +807,7 @@ def table(res):
     lines += ["", "| ratio | medians | met | fastest runs | met | target |", "|---|---:|---|---:|---|---|"]
     for key, t in res["targets"].items():
         lines.append("| %s | %s | %s | %s | %s | %s |" % (key, fmt(t["value"]), yes[t["met"]], fmt(t.get("value_min")),
-                                                       yes[t.get("met_min")], t["target"]))
+                                                          yes[t.get("met_min")], t["target"]))
     for key in ("ratio_reference_over_ours_first_per_lim", "ratio_ours_first_over_floor_with_material",
                 "ratio_issue_keygen_ours_over_bare"):
         if res.get(key) is not None:
@@ -843,7 +843,7 @@ def profile_text(res):
                      % (name, r["wall_s"], r["controller_cpu_s"],
                         "%.1f s" % (r["main_user_s"] + r["main_sys_s"]) if "main_user_s" in r else "-",
                         r["lab_cpu_s"], r["other_cpu_s"], r["recap"]["changed"],
-                        sum(c for _, c in r.get("host_task_results", [])) or "-"))
+                        sum(c for _host, c in r.get("host_task_results", [])) or "-"))
         for task, secs in sorted(r["tasks"], key=lambda t: -t[1])[:12]:
             lines.append("    %7.2f s  %s" % (secs, task))
         trips = r.get("round_trips")

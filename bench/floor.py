@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The bare-SSH floor: the physical limit of delivering the rollout's files on this machine.
 
 Two steps, each its own process so that bench/run can time them apart:
@@ -116,7 +116,7 @@ def ssh_argv(state_dir, node):
 
 
 def run_ssh(argv, data=None):
-    proc = subprocess.run(argv, input=data, capture_output=True)
+    proc = subprocess.run(argv, input=data, capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError("%s: exit %d: %s" % (" ".join(argv[-2:]), proc.returncode,
                                                 proc.stderr.decode(errors="replace").strip()[-300:]))

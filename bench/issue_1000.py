@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Issuing N per-LIM certificates (default 1,000): through mxone.pki's core versus bare ``cryptography``.
 
 Both sides make the same certificate for LIM n of one domain, signed by the same CA (RSA 3072) with
@@ -132,7 +132,7 @@ def main():
     ca = core_ca.CertificateAuthority(ca_key, ca_cert)
     modes = [m for m in args.modes.split(",") if m]
     keys = load_keys(args.count, args.key_cache or None) if "sign" in modes else []
-    warm = keys[:5] or [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(5)]
+    warm = keys[:5] or [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _i in range(5)]
     check_same_shape(ours(ca, warm, 1, now, False)[0], bare(ca_key, ca_cert, warm, 1, now, False)[0])
     ours(ca, warm, 5, now, False)
     bare(ca_key, ca_cert, warm, 5, now, False)

@@ -27,7 +27,7 @@ LAB = os.path.join(ROOT, "tests", "lab", "lab")
 
 def lab(state, *args):
     """Run a tests/lab/lab command against the lab in ``state``; its output, or an assertion error."""
-    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -73,14 +73,14 @@ def run_playbook(playbook, extra_vars=None, args=(), inventory="localhost,", env
         cmd += ["-e", json.dumps(extra_vars)]
     cmd += list(args)
     proc = subprocess.run(cmd, cwd=ROOT, env=env or ansible_env(), capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
     return PlaybookRun(proc)
 
 
 def snapshot(directory):
     """Every file under ``directory`` with its bytes and mode: to prove nothing changed."""
     state = {}
-    for base, _, files in os.walk(directory):
+    for base, _dirs, files in os.walk(directory):
         for name in files:
             path = os.path.join(base, name)
             with open(path, "rb") as handle:

@@ -27,7 +27,6 @@ ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
-
 class Fleet(object):
     def __init__(self, base):
         self.base = base
@@ -38,7 +37,7 @@ class Fleet(object):
     def node_hashes(self):
         hashes = {}
         for node in json.loads(lab(self.state, "status", "--json")):
-            for base, _, files in os.walk(node["root"]):
+            for base, _dirs, files in os.walk(node["root"]):
                 for name in files:
                     path = os.path.join(base, name)
                     with open(path, "rb") as handle:
@@ -69,7 +68,7 @@ def fleet(tmp_path_factory):
         assert run.rc == 0, run.output
         yield f
     finally:
-        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True)
+        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True, check=False)
 
 
 def systems(data):

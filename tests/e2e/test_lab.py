@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 def lab(state, *args, check=True):
     r = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True,
-                       timeout=120)
+                       timeout=120, check=False)
     if check and r.returncode != 0:
         raise AssertionError(f"lab {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     return r
@@ -53,7 +53,7 @@ class Lab:
             ["ssh", "-i", self.key, "-p", str(SSH_PORT), "-o", "StrictHostKeyChecking=no",
              "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o",
              "ConnectTimeout=5", "-o", "BatchMode=yes", f"root@{ip}", command],
-            input=stdin, capture_output=True, text=True, timeout=timeout)
+            input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
         if sim:
             self.commands.append((node, command, r.returncode))
         return r
@@ -183,7 +183,7 @@ def test_ansible_ping_with_inventory(thelab):
     env = dict(os.environ, ANSIBLE_PIPELINING="1", ANSIBLE_HOST_KEY_CHECKING="0",
                ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(thelab.state, "..", "cp"))
     r = subprocess.run([ansible, "-i", thelab.inventory, "all", "-m", "ansible.builtin.ping",
-                        "-o"], capture_output=True, text=True, env=env, timeout=120)
+                        "-o"], capture_output=True, text=True, env=env, timeout=120, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("SUCCESS") == 3
 
@@ -232,7 +232,7 @@ def test_valid_bundle_gives_tls(thelab, pki, tmp_path):
     cafile = tmp_path / "ca.pem"
     cafile.write_text(pki["root"])
     for port in (5061, 1300, 1301):
-        version, _ = handshake(f"{NET}.1.1", port, f"lim1.{DOMAIN}", str(cafile))
+        version, _answer = handshake(f"{NET}.1.1", port, f"lim1.{DOMAIN}", str(cafile))
         assert version in ("TLSv1.2", "TLSv1.3")
     version, answer = handshake(f"{NET}.1.2", 5061, f"lim2.{DOMAIN}", str(cafile), options=True)
     assert answer.startswith("SIP/2.0 200 OK\r\n") and "Call-ID: t1" in answer
@@ -322,8 +322,7 @@ def test_down_and_disk_full_faults(thelab):
 
 def test_journal_order(thelab):
     journal = thelab.journal()
-    assert [(e["host"], e["command"], e["exit"]) for e in journal] == [
-        (n, c, rc) for n, c, rc in thelab.commands]
+    assert [(e["host"], e["command"], e["exit"]) for e in journal] == list(thelab.commands)
     times = [e["time"] for e in journal]
     assert times == sorted(times)
     text = lab(thelab.state, "journal", "lab1").stdout.splitlines()

@@ -26,7 +26,6 @@ ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
-
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory):
     base = tmp_path_factory.mktemp("secrets")
@@ -51,13 +50,13 @@ def scanned(tmp_path_factory):
         assert failing.rc != 0
         outputs.append(failing.output)
         check = run_playbook(ROLLOUT, inventory=inventory, args=("-vvvv", "--check", "--diff",
-                                                                  "-e", "mxone_issue_force=true"), env=env)
+                                                                 "-e", "mxone_issue_force=true"), env=env)
         outputs.append(check.output)
         status = json.loads(lab(state, "status", "--json"))
         yield dict(outputs=outputs, log=log, retry=retry, controller_tmp=controller_tmp, pki=pki, status=status,
                    inventory=inventory)
     finally:
-        subprocess.run([LAB, "down", "--state-dir", state], capture_output=True)
+        subprocess.run([LAB, "down", "--state-dir", state], capture_output=True, check=False)
 
 
 def passphrase(scanned):
@@ -86,7 +85,7 @@ def secrets(scanned):
                                serialization.NoEncryption())
     found.add(base64.b64encode(der)[100:160])  # a run of the key's base64 in any wrapping
     for node in scanned["status"]:
-        for base, _, files in os.walk(node["root"]):
+        for base, _dirs, files in os.walk(node["root"]):
             for name in files:
                 found |= key_lines(open(os.path.join(base, name), "rb").read())
     return found
@@ -96,7 +95,7 @@ def corpus(scanned):
     """Everything a run leaves outside the PKI store and the nodes: output, log, retry files, temp dirs."""
     items = [("output %d" % i, out.encode()) for i, out in enumerate(scanned["outputs"])]
     for root in (scanned["log"].parent / "retry", scanned["controller_tmp"]):
-        for base, _, files in os.walk(root):
+        for base, _dirs, files in os.walk(root):
             for name in files:
                 path = os.path.join(base, name)
                 items.append((path, open(path, "rb").read()))
@@ -125,7 +124,7 @@ def test_key_files_are_0600_on_the_controller_and_on_the_nodes(scanned):
     for name in ("ca/ca.key", "certs/lab1/server.key"):
         assert os.stat(os.path.join(scanned["pki"], name)).st_mode & 0o777 == 0o600, name
     for node in scanned["status"]:
-        for base, _, files in os.walk(node["root"]):
+        for base, _dirs, files in os.walk(node["root"]):
             for name in files:
                 path = os.path.join(base, name)
                 if b"PRIVATE KEY" in open(path, "rb").read():
@@ -139,7 +138,7 @@ def test_the_ca_key_is_encrypted_at_rest_and_never_on_a_node(scanned):
     ca_public = ca_key.public_key().public_bytes(serialization.Encoding.DER,
                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
     for node in scanned["status"]:
-        for base, _, files in os.walk(node["root"]):
+        for base, _dirs, files in os.walk(node["root"]):
             for name in files:
                 data = open(os.path.join(base, name), "rb").read()
                 for block in re.findall(rb"-----BEGIN PRIVATE KEY-----.*?-----END PRIVATE KEY-----", data, re.S):
@@ -150,7 +149,7 @@ def test_the_ca_key_is_encrypted_at_rest_and_never_on_a_node(scanned):
 
 def test_ca_pem_holds_no_private_key(scanned):
     for node in scanned["status"]:
-        for base, _, files in os.walk(node["root"]):
+        for base, _dirs, files in os.walk(node["root"]):
             for name in files:
                 if name.startswith("ca.pem"):
                     assert b"PRIVATE KEY" not in open(os.path.join(base, name), "rb").read()
@@ -164,7 +163,7 @@ def test_two_rollouts_at_once_share_one_ca_and_one_certificate_per_system(tmp_pa
         env = ansible_env(ANSIBLE_HOST_KEY_CHECKING="false")
         cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, ROLLOUT]
         runs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                for _ in range(2)]
+                for _run in range(2)]
         outputs = [r.communicate(timeout=600)[0] for r in runs]
         assert [r.returncode for r in runs] == [0, 0], outputs
         assert any("waited" in out for out in outputs), "neither run waited for the other's lock"
@@ -182,4 +181,4 @@ def test_two_rollouts_at_once_share_one_ca_and_one_certificate_per_system(tmp_pa
             assert journal == ["media_encryption_enable -type extension", "data_backup", "reload --system"]
         assert not os.path.exists(os.path.join(pki, ".run.lock"))
     finally:
-        subprocess.run([LAB, "down", "--state-dir", state], capture_output=True)
+        subprocess.run([LAB, "down", "--state-dir", state], capture_output=True, check=False)

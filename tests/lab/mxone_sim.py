@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Stand-in for Mitel MiVoice MX-ONE service-node commands, for the mxone.pki lab.
 
 This is NOT the product.  It is a small, documented model of the parts of an
@@ -126,6 +125,8 @@ def tls_enabled(eri):
     except OSError:
         pass
     return True
+
+
 VERIFY_MODES = {
     "none": ssl.CERT_NONE,
     "optional": ssl.CERT_OPTIONAL,
@@ -303,7 +304,7 @@ def parse_pem_blocks(text):
 
 
 def _openssl(args, **kw):
-    return subprocess.run(["openssl", *args], capture_output=True, text=True, **kw)
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=False, **kw)
 
 
 def _cert_facts(path):
@@ -498,7 +499,7 @@ class LabDaemon:
             except OSError:
                 time.sleep(0.05)
                 continue
-            for key, _ in events:
+            for key, _mask in events:
                 svc = key.data
                 try:
                     conn, _addr = key.fileobj.accept()

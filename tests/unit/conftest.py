@@ -8,3 +8,6 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 from _fixtures import enterprise_ca, factory, keys, pki, server, system_names_3  # noqa: E402,F401
+
+# Imported for pytest, which finds fixtures by name in the conftest module.
+__all__ = ("enterprise_ca", "factory", "keys", "pki", "server", "system_names_3")

@@ -22,7 +22,7 @@ def c(pki):
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(["root", "int1", "int2"])),
-                         ids=lambda order: "-".join(order))
+                         ids="-".join)
 def test_order_chain_any_input_order(c, order):
     assert order_chain(c.leaf, [getattr(c, name) for name in order]) == [c.int2, c.int1, c.root]
 

@@ -60,7 +60,7 @@ def test_csr_state_names(keys, state, check, outcome):
 
 
 def test_csr_with_openssl(tmp_path, keys):
-    csr, _ = build_connect_csr(keys["connect"], connect_names("mr.example.com", ["mobility.example.com"]), SUBJECT)
+    csr, _warnings = build_connect_csr(keys["connect"], connect_names("mr.example.com", ["mobility.example.com"]), SUBJECT)
     result = openssl("req", "-in", write(tmp_path, "mr.csr", dump_csr(csr)), "-noout", "-verify", "-text")
     assert result.returncode == 0, result.stderr
     assert "ST = California" in result.stdout or "ST=California" in result.stdout
@@ -78,7 +78,7 @@ def test_import_text_is_certificate_rsa_key_chain(router, enterprise_ca):
 
 def test_import_text_with_a_longer_chain(pki):
     data = build_import_text(pki.leaf.key, pki.leaf.cert, pki.chain)
-    cert, _, chain = check_import_text(data)
+    cert, _key, chain = check_import_text(data)
     assert chain == pki.chain
 
 

@@ -36,13 +36,13 @@ def test_csr_names_and_subject(signing_request, system_names_3):
 
 
 def test_csr_signature_is_valid(signing_request, keys):
-    csr, _ = signing_request
+    csr, _warnings = signing_request
     assert csr.is_signature_valid
     assert public_der(csr.public_key()) == public_der(keys["csr"])
 
 
 def test_csr_with_openssl(tmp_path, signing_request):
-    csr, _ = signing_request
+    csr, _warnings = signing_request
     path = write(tmp_path, "lim.csr", dump_csr(csr))
     result = openssl("req", "-in", path, "-noout", "-verify", "-text")
     assert result.returncode == 0, result.stderr
@@ -51,7 +51,7 @@ def test_csr_with_openssl(tmp_path, signing_request):
 
 
 def test_dump_and_load_round_trip(signing_request):
-    csr, _ = signing_request
+    csr, _warnings = signing_request
     again = load_csr(dump_csr(csr))
     assert again == csr
     assert dump_csr(csr).startswith(b"-----BEGIN CERTIFICATE REQUEST-----\n")
@@ -112,7 +112,7 @@ def test_bad_digest_is_refused(keys, system_names_3):
     ("other-subject", "subject_changed"), ("same", None), ("same-names-other-order", None),
 ])
 def test_csr_reason(signing_request, keys, system_names_3, case, reason):
-    csr, _ = signing_request
+    csr, _warnings = signing_request
     key, names, subject = keys["csr"], system_names_3, SUBJECT
     if case == "none":
         csr = None

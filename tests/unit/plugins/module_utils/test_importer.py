@@ -35,7 +35,7 @@ def assert_imported(imported, pki, repaired=False):
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(["root", "int1", "int2"])),
-                         ids=lambda order: "-".join(order))
+                         ids="-".join)
 def test_pem_leaf_and_ca_file_in_any_order(pki, order):
     ca_data = b"".join(pem_cert(getattr(pki, n).cert) for n in order)
     imported = import_signed(pki.leaf.pem, "lim.crt", NOW, ca_data=ca_data, ca_source="ca.crt", key=pki.leaf.key)

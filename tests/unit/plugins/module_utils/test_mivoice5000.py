@@ -25,7 +25,7 @@ PASSWORD = "p12-Secret-1"
     (["2001:db8::1"], ["192.0.2.5"], [], [], "2001:db8::1", {"2001:db8::1", "192.0.2.5"}, set()),
 ])
 def test_names_cn_is_the_first_tel_ip_and_san_has_every_ip_and_fqdn(tel_ips, admin_ips, tel_fqdns, admin_fqdns,
-                                                                      cn, ips, dns):
+                                                                    cn, ips, dns):
     names = system_names(tel_ips, admin_ips, tel_fqdns, admin_fqdns)
     assert names.common_name == cn
     assert names.ips == frozenset(ips)
@@ -48,7 +48,7 @@ def test_names_refused_naming_the_field(args, field):
 @pytest.fixture(scope="module")
 def pbx(enterprise_ca, keys):
     names = system_names(["10.148.65.84"], ["10.148.66.84"], ["pbx.tel.example.net"], [])
-    _, key, cert = renew_or_keep(enterprise_ca, names, Existing(key=keys["pbx"]), NOW)
+    _decision, key, cert = renew_or_keep(enterprise_ca, names, Existing(key=keys["pbx"]), NOW)
     return Node(cert, key)
 
 
@@ -88,7 +88,7 @@ def test_pkcs12_holds_key_certificate_and_ca_chain(pbx, enterprise_ca, legacy, e
 ])
 def test_pkcs12_reads_with_openssl(tmp_path, pbx, enterprise_ca, legacy, openssl_args):
     path = write(tmp_path, "pbx.p12", build_pkcs12(pbx.key, pbx.cert, [enterprise_ca.cert], PASSWORD, NOW,
-                                                    legacy=legacy))
+                                                   legacy=legacy))
     result = openssl("pkcs12", *openssl_args, "-in", path, "-passin", "pass:" + PASSWORD, "-info", "-nodes")
     assert result.returncode == 0, result.stderr
     info = result.stderr + result.stdout

@@ -157,7 +157,7 @@ def test_names_equality_ignores_order():
     two = Names("*.mx.corp.net", ["lim2.mx.corp.net", "lim1.mx.corp.net", "lim2.mx.corp.net"],
                 ["10.0.0.2", "10.0.0.1"])
     assert one == two
-    assert not one != two
+    assert (one != two) is False
     assert hash(one) == hash(two)
     assert system_names(DOMAIN, LIMS) == system_names(DOMAIN, list(reversed(LIMS)))
 

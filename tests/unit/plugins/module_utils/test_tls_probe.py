@@ -78,7 +78,7 @@ class TestPki(object):
 
     def __init__(self, directory):
         self.dir = directory
-        ca_key, other_key, leaf_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
+        ca_key, other_key, leaf_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _i in range(4))
         self.ca = _cert("Test MX-ONE Enterprise CA", ca_key, ca=True)
         self.other_ca = _cert("Some Other CA", other_key, ca=True)
         self.leaf = _cert("*.t.mx.test", leaf_key, self.ca, ca_key, dns=[SERVER_NAME, "lim2.t.mx.test"],
@@ -153,7 +153,7 @@ class TlsServer(object):
     def _accept_loop(self):
         while not self.stopped:
             try:
-                conn, _ = self.sock.accept()
+                conn, _addr = self.sock.accept()
             except socket.timeout:
                 continue
             except OSError:

@@ -1,0 +1,826 @@
+"""mxone.pki lab: a local MX-ONE fleet of real sshd nodes on loopback IPs.
+
+    lab up --systems 2 --lims 3 --download-servers 1 --inventory PATH
+    lab status [--json]
+    lab journal SYSTEM [--json]
+    lab fault NODE|SYSTEM down|reload-fails|disk-full|no-licence|clear
+    lab add-lim SYSTEM
+    lab system-state SYSTEM
+    lab down
+
+Every command takes --state-dir (default $MXONE_LAB_DIR or /tmp/mxone-lab).
+See tests/lab/README.md.  Stdlib only; must run as root.
+"""
+
+import argparse
+import concurrent.futures
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path.insert(0, HERE)
+import mxone_sim as sim  # noqa: E402
+
+DEFAULT_STATE = "/tmp/mxone-lab"
+SSHD = "/usr/sbin/sshd"
+BIN_DIR = os.path.join(HERE, "bin")
+NODE_PATH = f"{BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ERI_SN = "/etc/opt/eri_sn"
+DL_DIR = "/srv/mxone-dl"
+INVENTORY_MARK = "# Written by tests/lab/lab up"
+DL_OCTET = 200
+
+
+class Fail(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
+    if r.returncode != 0:
+        raise Fail(f"{' '.join(cmd)}: {(r.stderr or r.stdout).strip()}")
+    return r
+
+
+# --------------------------------------------------------------------------
+# prerequisites
+# --------------------------------------------------------------------------
+
+def ensure_prereqs():
+    if os.geteuid() != 0:
+        raise Fail("the lab needs root (mount namespaces, tmpfs, sshd)")
+    if not os.path.exists(SSHD):
+        log("lab: /usr/sbin/sshd missing, installing openssh-server (service start disabled)")
+        made_policy = False
+        policy = "/usr/sbin/policy-rc.d"
+        if not os.path.exists(policy):
+            with open(policy, "w", encoding="ascii") as fh:
+                fh.write("#!/bin/sh\n# temporary, by tests/lab/lab: do not start services\nexit 101\n")
+            os.chmod(policy, 0o755)
+            made_policy = True
+        try:
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            subprocess.run("apt-get update -qq && apt-get install -y -qq openssh-server",
+                           shell=True, check=True, env=env, stdout=subprocess.DEVNULL)
+        except subprocess.CalledProcessError as exc:
+            raise Fail(f"installing openssh-server failed ({exc})") from None
+        finally:
+            if made_policy:
+                os.unlink(policy)
+        if not os.path.exists(SSHD):
+            raise Fail("openssh-server installed but /usr/sbin/sshd is still missing")
+    for tool in ("unshare", "mount", "umount", "openssl", "ssh-keygen"):
+        if not shutil.which(tool):
+            raise Fail(f"{tool} not found")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    for d in (ERI_SN, DL_DIR):  # mount points inside the node namespaces
+        os.makedirs(d, exist_ok=True)
+
+
+# --------------------------------------------------------------------------
+# processes and mounts
+# --------------------------------------------------------------------------
+
+def own_mntns():
+    return os.readlink("/proc/self/ns/mnt")
+
+
+def protected_pids():
+    """This process and its ancestors: never killed."""
+    pids = set()
+    pid = os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    pids.add(1)
+    return pids
+
+
+def all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def proc_mntns(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def proc_cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def proc_environ(pid):
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return fh.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def read_pid(path):
+    try:
+        with open(path, encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kill_and_wait(pids, timeout=5.0):
+    pids = set(pids) - protected_pids()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(sim.pid_alive(p) for p in pids):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def node_pids(lab, name, exclude=()):
+    """Processes of a node: its sshd and everything in its mount namespace."""
+    pids = set()
+    own = own_mntns()
+    ndir = lab.path("nodes", name)
+    run_info = sim.load_json(os.path.join(ndir, "run.json"), {}) or {}
+    ns = run_info.get("mntns")
+    cfg = os.path.join(ndir, "sshd_config")
+    for pid in (run_info.get("pid"), read_pid(os.path.join(ndir, "sshd.pid"))):
+        if pid and sim.pid_alive(pid) and cfg in proc_cmdline(pid):
+            pids.add(pid)
+    if ns and ns != own:
+        pids.update(p for p in all_pids() if proc_mntns(p) == ns)
+    return pids - set(exclude) - protected_pids()
+
+
+def mounts_under(path):
+    """Mount points at or below path, deepest first."""
+    res = []
+    prefix = path.rstrip("/") + "/"
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        for line in fh:
+            mp = line.split()[4]
+            mp = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), mp)
+            if mp == path or mp.startswith(prefix):
+                res.append(mp)
+    return sorted(set(res), key=len, reverse=True)
+
+
+def umount_all(path):
+    left = []
+    for mp in mounts_under(path):
+        r = subprocess.run(["umount", mp], capture_output=True, check=False)
+        if r.returncode != 0:
+            r = subprocess.run(["umount", "-l", mp], capture_output=True, check=False)
+            if r.returncode != 0:
+                left.append(mp)
+    return left
+
+
+def tcp_open(ip, port, timeout=0.2):
+    with socket.socket() as s:
+        s.settimeout(timeout)
+        return s.connect_ex((ip, port)) == 0
+
+
+def port_free(ip, port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# nodes
+# --------------------------------------------------------------------------
+
+def lim_node(lab, net, system_no, lim_no, ssh_port):
+    system = f"lab{system_no}"
+    name = f"{system}-lim{lim_no}"
+    ndir = lab.path("nodes", name)
+    root = os.path.join(ndir, "root")
+    return {
+        "name": name, "kind": "lim", "system": system, "lim": lim_no,
+        "ip": f"{net}.{system_no}.{lim_no}", "ssh_port": ssh_port,
+        "fqdn": f"lim{lim_no}.{system}.mx.test",
+        "dir": ndir, "root": root, "target": ERI_SN,
+        "mount": os.path.join(root, ERI_SN.lstrip("/")),
+    }
+
+
+def dl_node(lab, net, k, ssh_port, http_port):
+    name = f"dl{k}"
+    ndir = lab.path("nodes", name)
+    root = os.path.join(ndir, "root")
+    ip = f"{net}.{DL_OCTET}.{k}"
+    return {
+        "name": name, "kind": "download", "system": None, "lim": None, "index": k,
+        "ip": ip, "ssh_port": ssh_port, "url": f"http://{ip}:{http_port}/",
+        "dir": ndir, "root": root, "target": DL_DIR,
+        "mount": os.path.join(root, DL_DIR.lstrip("/")),
+    }
+
+
+def sshd_config(lab, node):
+    def q(s):
+        return '"' + s.replace('"', '') + '"'
+
+    return "\n".join([
+        f"# sshd for lab node {node['name']} (tests/lab/lab)",
+        f"ListenAddress {node['ip']}:{node['ssh_port']}",
+        f"HostKey {lab.path('ssh', 'host_ed25519_key')}",
+        f"PidFile {os.path.join(node['dir'], 'sshd.pid')}",
+        f"AuthorizedKeysFile {lab.path('ssh', 'authorized_keys')}",
+        "PermitRootLogin prohibit-password",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        "UseDNS no",
+        "PrintMotd no",
+        "PrintLastLog no",
+        "X11Forwarding no",
+        "PermitUserEnvironment no",
+        "AcceptEnv LANG LC_*",
+        "MaxStartups 100",
+        "MaxSessions 50",
+        "LoginGraceTime 30",
+        "LogLevel INFO",
+        "Subsystem sftp internal-sftp",
+        "SetEnv " + " ".join(q(v) for v in (
+            f"PATH={NODE_PATH}",
+            f"MXONE_SIM_NODE={node['name']}",
+            f"MXONE_LAB_DIR={lab.dir}",
+            f"HOME={os.path.join(node['dir'], 'home')}",
+        )),
+        "",
+    ])
+
+
+def make_node_fs(lab, node, size):
+    os.makedirs(node["mount"], exist_ok=True)
+    os.makedirs(os.path.join(node["dir"], "home"), mode=0o700, exist_ok=True)
+    run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", f"mxone-lab-{node['name']}",
+         node["mount"]])
+    if node["kind"] == "lim":
+        os.makedirs(os.path.join(node["mount"], "certs"), mode=0o755, exist_ok=True)
+        with open(os.path.join(node["mount"], "ip_telephony.conf"), "w", encoding="ascii") as fh:
+            fh.write(f"# ip_telephony.conf of LIM {node['lim']} ({node['system']}), MX-ONE lab\n"
+                     "TlsClientVerificationMode: none\n")
+    with open(os.path.join(node["dir"], "sshd_config"), "w", encoding="utf-8") as fh:
+        fh.write(sshd_config(lab, node))
+
+
+def start_sshd(node):
+    logf = open(os.path.join(node["dir"], "sshd.log"), "ab")
+    script = 'mount --bind "$1" "$2" && exec "$3" -D -f "$4" -E "$5"'
+    try:
+        return subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+             node["mount"], node["target"], SSHD, os.path.join(node["dir"], "sshd_config"),
+             os.path.join(node["dir"], "sshd.log")],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True,
+            close_fds=True, cwd="/")
+    finally:
+        logf.close()
+
+
+def wait_nodes(started, timeout=20.0):
+    """Wait until every (node, Popen) accepts TCP on its ssh port; record pid + mntns."""
+    own = own_mntns()
+    pending = dict((n["name"], (n, p)) for n, p in started)
+    deadline = time.monotonic() + timeout
+    while pending:
+        for name, (n, p) in list(pending.items()):
+            if p.poll() is not None:
+                try:
+                    with open(os.path.join(n["dir"], "sshd.log"), encoding="utf-8",
+                              errors="replace") as fh:
+                        tail = fh.read().strip().splitlines()[-3:]
+                except OSError:
+                    tail = []
+                raise Fail(f"sshd of {name} exited ({p.returncode}): {' | '.join(tail)}")
+            if tcp_open(n["ip"], n["ssh_port"]):
+                ns = proc_mntns(p.pid)
+                if ns is None or ns == own:
+                    raise Fail(f"sshd of {name} is not in its own mount namespace")
+                sim.write_json(os.path.join(n["dir"], "run.json"),
+                               {"pid": p.pid, "mntns": ns, "started": sim.now_iso()})
+                del pending[name]
+        if pending:
+            if time.monotonic() > deadline:
+                raise Fail(f"sshd did not come up on: {', '.join(sorted(pending))}")
+            time.sleep(0.02)
+
+
+def fill_disk(mount):
+    path = os.path.join(mount, sim.FILLER_NAME)
+    with open(path, "ab", buffering=0) as fh:
+        for chunk in (1 << 20, 1 << 16, 1 << 12, 1):
+            buf = b"\0" * chunk
+            try:
+                while True:
+                    fh.write(buf)
+            except OSError as exc:
+                if exc.errno != 28:  # ENOSPC
+                    raise
+
+
+# --------------------------------------------------------------------------
+# inventory
+# --------------------------------------------------------------------------
+
+def y(s):
+    return json.dumps(s)
+
+
+def write_inventory(lab, data):
+    inv = data["inventory"]
+    lines = [f"{INVENTORY_MARK} (state dir {lab.dir}); rewritten by add-lim, removed by down.",
+             "all:", "  children:", "    mxone_systems:", "      children:"]
+    for sysname, sysinfo in data["systems"].items():
+        lines += [f"        mxone_{sysname}:",
+                  f"          vars: {{mxone_system: {sysname}, mxone_domain: {sysinfo['domain']}}}",
+                  "          hosts:"]
+        for n in lab.system_lims(sysname, data):
+            lines.append(f"            {n['name']}: {{ansible_host: {n['ip']}, mxone_lim: {n['lim']}}}")
+    dls = sorted((n for n in data["nodes"].values() if n["kind"] == "download"),
+                 key=lambda n: n["index"])
+    lines += ["    mxone_download_servers:"]
+    if dls:
+        lines.append("      hosts:")
+        for n in dls:
+            lines.append(f"        {n['name']}: {{ansible_host: {n['ip']}, mxone_download_dir: "
+                         f"{n['target']}, mxone_download_url: {y(n['url'])}}}")
+    else:
+        lines.append("      hosts: {}")
+    lines += [
+        "  vars:",
+        "    ansible_user: root",
+        f"    ansible_port: {data['ssh_port']}",
+        f"    ansible_ssh_private_key_file: {y(lab.path('ssh', 'id_ed25519'))}",
+        '    ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"',
+        "    ansible_python_interpreter: /usr/bin/python3",
+        "",
+    ]
+    os.makedirs(os.path.dirname(inv), exist_ok=True)
+    tmp = inv + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, inv)
+
+
+def write_secrets(data):
+    path = data["secrets_file"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"{INVENTORY_MARK}: lab-only secret, removed by down.\n"
+                 f"mxone_ca_passphrase: {y(secrets.token_urlsafe(24))}\n")
+    os.chmod(path + ".tmp", 0o600)
+    os.replace(path + ".tmp", path)
+
+
+def remove_lab_file(path):
+    """Remove a file the lab wrote (only if it carries the lab's mark)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+    except OSError:
+        return
+    if first.startswith(INVENTORY_MARK):
+        os.unlink(path)
+
+
+# --------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------
+
+def cmd_up(args, lab):
+    t0 = time.monotonic()
+    if os.path.exists(lab.path("lab.json")):
+        data = sim.load_json(lab.path("lab.json"))
+        raise Fail(f"a lab is already up in {lab.dir} ({len(data['nodes'])} nodes, inventory "
+                   f"{data['inventory']}); run `lab down` first or use another --state-dir")
+    if not re.fullmatch(r"127\.(25[0-5]|2[0-4]\d|1?\d?\d)", args.net):
+        raise Fail(f"--net must be 127.B (B 0..255), not {args.net!r}")
+    if re.search(r"\s", lab.dir) or len(lab.path("run", "labd.sock")) > 100:
+        raise Fail(f"state dir {lab.dir!r}: use a path without blanks, at most ~85 characters "
+                   f"(it holds a Unix socket)")
+    if not 1 <= args.systems < DL_OCTET:
+        raise Fail(f"--systems must be 1..{DL_OCTET - 1}")
+    if not 1 <= args.lims <= 254 or not 0 <= args.download_servers <= 254:
+        raise Fail("--lims must be 1..254, --download-servers 0..254")
+    ensure_prereqs()
+    if os.path.exists(lab.dir):  # leftovers of a partial up
+        teardown(lab, quiet=True)
+
+    data = {
+        "version": 1, "state_dir": lab.dir, "net": args.net, "ssh_port": args.ssh_port,
+        "http_port": args.http_port, "tls_ports": list(sim.TLS_PORTS), "lab_dir": HERE,
+        "created": sim.now_iso(), "tmpfs_size": args.tmpfs_size,
+        "ssh_key": lab.path("ssh", "id_ed25519"),
+        "systems": {}, "nodes": {},
+    }
+    for s in range(1, args.systems + 1):
+        data["systems"][f"lab{s}"] = {"number": s, "domain": f"lab{s}.mx.test"}
+        for n in range(1, args.lims + 1):
+            node = lim_node(lab, args.net, s, n, args.ssh_port)
+            data["nodes"][node["name"]] = node
+    for k in range(1, args.download_servers + 1):
+        node = dl_node(lab, args.net, k, args.ssh_port, args.http_port)
+        data["nodes"][node["name"]] = node
+    inv = os.path.abspath(args.inventory or lab.path("inventory", "hosts.yml"))
+    data["inventory"] = inv
+    made, d = [], os.path.dirname(inv)
+    while not os.path.exists(d):
+        made.append(d)
+        d = os.path.dirname(d)
+    data["inventory_dirs_made"] = made  # removed by down when empty
+    data["secrets_file"] = os.path.join(os.path.dirname(inv), "group_vars", "all",
+                                        "lab_secrets.yml")
+    busy = []
+    for node in data["nodes"].values():
+        ports = [args.ssh_port] + (list(sim.TLS_PORTS) if node["kind"] == "lim"
+                                   else [args.http_port])
+        busy += [f"{node['ip']}:{p}" for p in ports if not port_free(node["ip"], p)]
+    if busy:
+        raise Fail(f"address(es) in use: {', '.join(busy[:5])}{' ...' if len(busy) > 5 else ''}"
+                   f" (another lab? choose another --net or --ssh-port)")
+
+    try:
+        for d in ("ssh", "run", "nodes", "systems", "tls"):
+            os.makedirs(lab.path(d), exist_ok=True)
+        os.chmod(lab.dir, 0o755)
+        keygen = [subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", c,
+                                    "-f", lab.path("ssh", f)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+                  for f, c in (("id_ed25519", "mxone-lab-client"),
+                               ("host_ed25519_key", "mxone-lab-host"))]
+        for p in keygen:
+            if p.wait() != 0:
+                raise Fail(f"ssh-keygen failed: {p.stderr.read().decode().strip()}")
+        shutil.copyfile(lab.path("ssh", "id_ed25519.pub"), lab.path("ssh", "authorized_keys"))
+        for s in data["systems"]:
+            os.makedirs(lab.system_dir(s), exist_ok=True)
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda n: make_node_fs(lab, n, args.tmpfs_size), data["nodes"].values()))
+        first = next(iter(data["nodes"].values()))
+        run([SSHD, "-t", "-f", os.path.join(first["dir"], "sshd_config")])
+        sim.write_json(lab.path("faults.json"), {})
+        sim.write_json(lab.path("lab.json"), data)
+        started = [(n, start_sshd(n)) for n in data["nodes"].values()]
+        sim.start_labd(lab.dir)  # starts the download servers' HTTP
+        wait_nodes(started)
+        http = sim.labd_sync(lab.dir)
+        errs = [f"{k}: {v['error']}" for k, v in http.items() if v.get("error")]
+        if errs:
+            raise Fail("; ".join(errs))
+        write_inventory(lab, data)
+        write_secrets(data)
+    except BaseException:
+        print("lab: up failed, cleaning up", file=sys.stderr)
+        teardown(lab, quiet=True)
+        raise
+    nl = sum(1 for n in data["nodes"].values() if n["kind"] == "lim")
+    log(f"lab up in {time.monotonic() - t0:.1f}s: {len(data['systems'])} system(s), {nl} LIM(s), "
+        f"{len(data['nodes']) - nl} download server(s); net {args.net}.*, ssh port {args.ssh_port}")
+    log(f"inventory: {inv}")
+    log(f"state dir: {lab.dir}  (ssh -i {data['ssh_key']} -p {args.ssh_port} root@IP)")
+    return 0
+
+
+LAB_ENTRIES = {"lab.json", "faults.json", "ssh", "run", "nodes", "systems", "tls", "inventory"}
+
+
+def looks_like_lab(path):
+    """Only directories the lab made are ever removed."""
+    try:
+        entries = os.listdir(path)
+    except NotADirectoryError:
+        return False
+    return all(e in LAB_ENTRIES or e.startswith(".tmp-") for e in entries)
+
+
+def teardown(lab, quiet=False):
+    """Kill everything the lab started, unmount, remove the state dir."""
+    if not os.path.exists(lab.dir):
+        if not quiet:
+            log(f"lab: nothing to take down in {lab.dir}")
+        return 0
+    foreign = not looks_like_lab(lab.dir)
+    if foreign and not os.path.exists(lab.path("lab.json")):
+        raise Fail(f"{lab.dir} exists but is not a lab state dir; not touching it")
+    # A lab dir someone also put their own files in: still stop and unmount the lab (a lab left
+    # running holds its addresses and mounts), remove only the lab's own entries, keep theirs.
+    data = sim.load_json(lab.path("lab.json"), {}) or {}
+    state = lab.dir
+    pids = set()
+    labd = read_pid(lab.path("run", "labd.pid"))
+    if labd and sim.pid_alive(labd) and state in proc_cmdline(labd):
+        pids.add(labd)
+    nsset = set()
+    if os.path.isdir(lab.path("nodes")):
+        for name in os.listdir(lab.path("nodes")):
+            pids |= node_pids(lab, name)
+            ns = (sim.load_json(lab.path("nodes", name, "run.json"), {}) or {}).get("mntns")
+            if ns:
+                nsset.add(ns)
+    own = own_mntns()
+    nsset.discard(own)
+    env_a = f"MXONE_LAB_DIR={state}".encode()
+    for pid in all_pids():
+        args = proc_cmdline(pid)
+        if any(a == state or a.startswith(state + "/") for a in args):
+            pids.add(pid)
+            continue
+        if proc_mntns(pid) in nsset:
+            pids.add(pid)
+            continue
+        env = proc_environ(pid)
+        if env_a in env and any(e.startswith(b"MXONE_SIM_NODE=") for e in env):
+            pids.add(pid)
+    pids -= protected_pids()
+    if not kill_and_wait(pids):
+        print(f"lab: some processes did not exit: {sorted(p for p in pids if sim.pid_alive(p))}",
+              file=sys.stderr)
+    left = umount_all(state)
+    if data:
+        for f in (data.get("inventory"), data.get("secrets_file")):
+            if f:
+                remove_lab_file(f)
+        sf = data.get("secrets_file")
+        dirs = [os.path.dirname(sf), os.path.dirname(os.path.dirname(sf))] if sf else []
+        for d in dirs + list(data.get("inventory_dirs_made", [])):
+            if d.startswith(state + "/"):
+                continue  # goes with the state dir
+            with contextlib.suppress(OSError):
+                os.rmdir(d)  # only when empty
+    if left:
+        raise Fail(f"could not unmount: {', '.join(left)}")
+    if foreign:
+        for entry in LAB_ENTRIES:
+            path = lab.path(entry)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.exists(path):
+                os.unlink(path)
+        others = sorted(os.listdir(state))
+        log(f"lab down: {len(pids)} process(es) stopped; {state} kept for files the lab did not make: "
+            f"{', '.join(others)}")
+        return 0
+    shutil.rmtree(state, ignore_errors=True)
+    if os.path.exists(state):
+        raise Fail(f"could not remove {state}")
+    if not quiet:
+        log(f"lab down: {len(pids)} process(es) stopped, state dir {state} removed")
+    return 0
+
+
+def cmd_down(args, lab):
+    if os.geteuid() != 0:
+        raise Fail("the lab needs root")
+    return teardown(lab)
+
+
+def node_rows(lab, data):
+    faults = lab.faults()
+    try:
+        st = sim.labd_request(lab.dir, {"op": "status"}, timeout=5)
+    except (OSError, sim.LabError, ValueError):
+        st = {}
+    tls = st.get("tls", {})
+    http = st.get("http", {})
+
+    def order(n):
+        return (data["systems"][n["system"]]["number"], n["lim"]) if n["kind"] == "lim" else (10 ** 6, n["index"])
+
+    rows = []
+    for n in sorted(data["nodes"].values(), key=order):
+        run_info = sim.load_json(os.path.join(n["dir"], "run.json"), {}) or {}
+        down = "down" in faults.get(n["name"], [])
+        up = (not down) and sim.pid_alive(run_info.get("pid")) and tcp_open(n["ip"], n["ssh_port"])
+        row = {
+            "name": n["name"], "kind": n["kind"], "system": n["system"], "lim": n["lim"],
+            "ip": n["ip"], "ssh_port": n["ssh_port"], "root": n["root"], "up": bool(up),
+            "tls": bool(tls.get(n["name"])), "faults": sorted(faults.get(n["name"], [])),
+        }
+        if n["kind"] == "lim":
+            row["fqdn"] = f"lim{n['lim']}.{data['systems'][n['system']]['domain']}"
+            row["eri_sn"] = n["mount"]
+        else:
+            row["http"] = bool(http.get(n["name"]))
+            row["url"] = n["url"]
+            row["download_dir"] = n["mount"]
+        rows.append(row)
+    return rows
+
+
+def cmd_status(args, lab):
+    data = lab.data
+    rows = node_rows(lab, data)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    log(f"lab at {lab.dir}: inventory {data['inventory']}")
+    log(f"{'node':<14}{'kind':<9}{'ip':<16}{'port':<6}{'up':<5}{'tls':<5}{'http':<5}faults")
+    for r in rows:
+        http = ("yes" if r["http"] else "no") if r["kind"] == "download" else "-"
+        log(f"{r['name']:<14}{r['kind']:<9}{r['ip']:<16}{r['ssh_port']:<6}"
+            f"{'yes' if r['up'] else 'no':<5}{'yes' if r['tls'] else 'no':<5}{http:<5}"
+            f"{','.join(r['faults']) or '-'}")
+    return 0
+
+
+def read_journal(lab, system):
+    data = lab.data
+    if system not in data["systems"]:
+        raise Fail(f"no system {system!r} (systems: {', '.join(data['systems'])})")
+    entries = []
+    try:
+        with open(os.path.join(lab.system_dir(system), "journal.jsonl"), encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    entries.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return entries
+
+
+def cmd_journal(args, lab):
+    entries = read_journal(lab, args.system)
+    if args.json:
+        print(json.dumps(entries, indent=1))
+    else:
+        for e in entries:
+            print(f"{e['time']} {e['host']} {e['command']} {e['exit']}")
+    return 0
+
+
+def cmd_system_state(args, lab):
+    data = lab.data
+    if args.system not in data["systems"]:
+        raise Fail(f"no system {args.system!r}")
+    st = sim.load_json(os.path.join(lab.system_dir(args.system), "state.json"), {}) or {}
+    st["faults"] = sorted(lab.system_faults(args.system, data))
+    print(json.dumps(st, indent=1, sort_keys=True))
+    return 0
+
+
+def cmd_fault(args, lab):
+    kind = args.kind
+    with sim.flocked(lab.path("run", "lab.lock")):
+        data = lab.data
+        if args.node in data["systems"]:
+            targets = lab.system_lims(args.node, data)
+        else:
+            targets = [lab.node(args.node, data)]
+        faults = lab.faults()
+        for node in targets:
+            name = node["name"]
+            have = set(faults.get(name, []))
+            if kind in ("reload-fails", "no-licence") and node["kind"] != "lim":
+                raise Fail(f"{kind} applies to MX-ONE LIMs, {name} is a download server")
+            if kind == "clear":
+                restart = "down" in have
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(node["mount"], sim.FILLER_NAME))
+                faults.pop(name, None)
+                sim.write_json(lab.path("faults.json"), faults)
+                if restart:
+                    wait_nodes([(node, start_sshd(node))])
+                sim.labd_sync(lab.dir, [name])
+                log(f"{name}: faults cleared ({', '.join(sorted(have)) or 'none were set'})")
+                continue
+            if kind in have:
+                log(f"{name}: {kind} already set")
+                continue
+            have.add(kind)
+            faults[name] = sorted(have)
+            sim.write_json(lab.path("faults.json"), faults)
+            if kind == "down":
+                labd = read_pid(lab.path("run", "labd.pid"))
+                kill_and_wait(node_pids(lab, name, exclude=[labd] if labd else []))
+                sim.labd_sync(lab.dir, [name])
+                log(f"{name}: down (sshd and its sessions killed, "
+                    f"{'TLS' if node['kind'] == 'lim' else 'HTTP'} stopped)")
+            elif kind == "disk-full":
+                fill_disk(node["mount"])
+                log(f"{name}: {node['target']} is full")
+            else:
+                log(f"{name}: {kind} set (applies to system {node['system']})")
+    return 0
+
+
+def cmd_add_lim(args, lab):
+    ensure_prereqs()
+    with sim.flocked(lab.path("run", "lab.lock")):
+        data = lab.data
+        if args.system not in data["systems"]:
+            raise Fail(f"no system {args.system!r}")
+        lims = lab.system_lims(args.system, data)
+        n = max((x["lim"] for x in lims), default=0) + 1
+        if n > 254:
+            raise Fail("no more LIM addresses in this system")
+        node = lim_node(lab, data["net"], data["systems"][args.system]["number"], n,
+                        data["ssh_port"])
+        busy = [p for p in (data["ssh_port"], *sim.TLS_PORTS) if not port_free(node["ip"], p)]
+        if busy:
+            raise Fail(f"{node['ip']}: port(s) {busy} in use")
+        make_node_fs(lab, node, data.get("tmpfs_size", "4m"))
+        data["nodes"][node["name"]] = node
+        sim.write_json(lab.path("lab.json"), data)
+        try:
+            wait_nodes([(node, start_sshd(node))])
+        except Fail:
+            kill_and_wait(node_pids(lab, node["name"]))
+            umount_all(node["dir"])
+            shutil.rmtree(node["dir"], ignore_errors=True)
+            del data["nodes"][node["name"]]
+            sim.write_json(lab.path("lab.json"), data)
+            raise
+        write_inventory(lab, data)
+    log(f"{node['name']}: up at {node['ip']} (LIM {n} of {args.system}); inventory rewritten")
+    return 0
+
+
+def main(argv=None):
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", default=argparse.SUPPRESS,
+                        help="lab state directory (default $MXONE_LAB_DIR or /tmp/mxone-lab)")
+    ap = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n", maxsplit=1)[0], parents=[common],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("up", parents=[common], help="bring a lab up")
+    p.add_argument("--systems", type=int, default=1)
+    p.add_argument("--lims", type=int, default=2, help="LIMs per system")
+    p.add_argument("--download-servers", type=int, default=1)
+    p.add_argument("--inventory", help="inventory to write (default STATE/inventory/hosts.yml)")
+    p.add_argument("--net", default="127.42", help="first two octets: LIM N of system S at "
+                                                   "NET.S.N, download server K at NET.200.K")
+    p.add_argument("--ssh-port", type=int, default=2222)
+    p.add_argument("--http-port", type=int, default=8080)
+    p.add_argument("--tmpfs-size", default="4m", help="size of each node's eri_sn tmpfs")
+    p.set_defaults(func=cmd_up)
+    p = sub.add_parser("down", parents=[common], help="stop everything, remove the state dir")
+    p.set_defaults(func=cmd_down)
+    p = sub.add_parser("status", parents=[common], help="nodes and their state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("journal", parents=[common], help="a system's simulator commands")
+    p.add_argument("system")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_journal)
+    p = sub.add_parser("fault", parents=[common], help="inject or clear a fault")
+    p.add_argument("node", help="node name, or a system name for all its LIMs")
+    p.add_argument("kind", choices=sim.FAULT_KINDS)
+    p.set_defaults(func=cmd_fault)
+    p = sub.add_parser("add-lim", parents=[common], help="start one more LIM in a system")
+    p.add_argument("system")
+    p.set_defaults(func=cmd_add_lim)
+    p = sub.add_parser("system-state", parents=[common],
+                       help="a system's simulator state (encryption, backups, reloads) as JSON")
+    p.add_argument("system")
+    p.set_defaults(func=cmd_system_state)
+    args = ap.parse_args(argv)
+    state = getattr(args, "state_dir", None) or os.environ.get("MXONE_LAB_DIR") or DEFAULT_STATE
+    lab = sim.Lab(state)
+    try:
+        return args.func(args, lab)
+    except (Fail, sim.LabError) as exc:
+        print(f"lab {args.cmd}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
