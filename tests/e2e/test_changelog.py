@@ -17,7 +17,7 @@ from helpers import BIN, ROOT, ansible_env
 
 def changelog(args, cwd):
     proc = subprocess.run([os.path.join(BIN, "antsibull-changelog")] + args, cwd=cwd, env=ansible_env(),
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -49,7 +49,7 @@ def test_a_new_fragment_goes_into_the_next_release_and_nothing_is_deleted(tmp_pa
     assert rc == 0, output
 
     text = (copy / "CHANGELOG.rst").read_text()
-    new, _, older = text.partition("\nv99.0.0\n")[2].partition("\nv%s\n" % current)
+    new, older = text.partition("\nv99.0.0\n")[2].split("\nv%s\n" % current, 1)
     assert "a fix made by the changelog test" in new and "(issue 3)" not in new
     assert "a fix made by the changelog test" not in older
     for version in released:
