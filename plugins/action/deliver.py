@@ -134,11 +134,15 @@ def _node_paths(job):
             os.path.join(dest_dir, job.get("ca_name") or CA_BUNDLE_NAME))
 
 
+class Unreachable(Exception):
+    """The node could not be reached: Ansible reports the host UNREACHABLE, not failed."""
+
+
 def _run_script(run, script, data=None):
-    """Run a node script; (statuses, current certificates, error or None)."""
+    """Run a node script; (statuses, current certificates, error or None). Raises Unreachable."""
     res = run(script, data)
     if res.get("unreachable"):
-        return {}, {}, "unreachable: %s" % res.get("msg")
+        raise Unreachable(res.get("msg"))
     statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")))
     if res.get("rc") != 0 and not error:
         error = to_text(res.get("stderr", "")).strip()[-500:] or "rc=%s" % res.get("rc")
@@ -150,7 +154,10 @@ def restore(run, job, check_mode):
     paths = list(_node_paths(job))
     if check_mode:
         return dict(changed=True, files=dict((p, "would-restore") for p in paths))
-    statuses, _, error = _run_script(run, restore_script(paths))
+    try:
+        statuses, _, error = _run_script(run, restore_script(paths))
+    except Unreachable as exc:
+        return dict(unreachable=True, changed=False, msg="restoring the previous files failed: unreachable: %s" % exc)
     if error:
         return dict(failed=True, changed=False, files=statuses, msg="restoring the previous files failed: %s" % error)
     return dict(changed=any(s == "restored" for s in statuses.values()), files=statuses,
@@ -162,7 +169,10 @@ def activated(run, job, check_mode):
     path = _node_paths(job)[0]
     if check_mode:
         return dict(changed=False, files={path: "would-activate"})
-    statuses, _, error = _run_script(run, activated_script(path))
+    try:
+        statuses, _, error = _run_script(run, activated_script(path))
+    except Unreachable as exc:
+        return dict(unreachable=True, changed=False, msg="marking %s as activated failed: unreachable: %s" % (path, exc))
     if error:
         return dict(failed=True, changed=False, msg="marking %s as activated failed: %s" % (path, error))
     return dict(changed=False, files=statuses)
@@ -179,7 +189,11 @@ def deliver(run, job, material, check_mode, want_diff):
         script, data = check_script(files, show_certs=want_diff, settings=settings), None
     else:
         script, data = install_script(files, show_certs=want_diff, settings=settings), payload(files)
-    statuses, current_certs, error = _run_script(run, script, data)
+    try:
+        statuses, current_certs, error = _run_script(run, script, data)
+    except Unreachable as exc:
+        return dict(unreachable=True, changed=False, msg="delivery to %s failed: unreachable: %s; nothing was "
+                    "changed there" % (", ".join(f.path for f in files), exc))
     if error or len(statuses) != len(files) + len(settings):
         return dict(failed=True, changed=False, files=statuses,
                     msg="delivery to %s failed: %s; every file there is as it was or complete"
@@ -222,7 +236,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _JOB_ARGS = ("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
                  "pending_ca", "pending_facts", "settings", "activation")
-    _VALID_ARGS = frozenset(_JOB_ARGS + ("restore", "activated", "targets", "key_passphrase"))
+    _VALID_ARGS = frozenset(_JOB_ARGS + ("restore", "activated", "targets", "key_passphrase", "report"))
 
     def _operation(self, args, material, check_mode, want_diff):
         if boolean(args.get("restore", False)):
@@ -237,6 +251,11 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self._task.args
+        if args.get("report") is not None:
+            # One host's part of a fleet result (``targets``), as that host's own result: changed, failed or
+            # unreachable, its message and diff, so the recap and the output are per host as usual.
+            result.update(args["report"])
+            return result
         check_mode = bool(self._play_context.check_mode)
         material = Material(datetime.datetime.now(datetime.timezone.utc))
         operation = self._operation(args, material, check_mode, bool(self._play_context.diff))
@@ -267,15 +286,9 @@ class ActionModule(ActionBase):
         by_host = run_on_hosts(self, task_vars, sorted(h for h in jobs if h not in stopped),
                                lambda shell: operation(shell.run, jobs[shell.host]))
         by_host.update(stopped)
-        diffs = []
-        for host in sorted(by_host):
-            for d in by_host[host].pop("diff", []):
-                diffs.append(dict(d, before_header="%s:%s" % (host, d["before_header"]),
-                                  after_header="%s:%s" % (host, d["after_header"])))
         changed_hosts = sorted(h for h, r in by_host.items() if r.get("changed"))
-        failed_hosts = sorted(h for h, r in by_host.items() if r.get("failed"))
+        failed_hosts = sorted(h for h, r in by_host.items() if r.get("failed") or r.get("unreachable"))
+        # Diffs stay in each host's result: the per-host report shows them (report=...).
         result.update(changed=bool(changed_hosts), results=by_host, changed_hosts=changed_hosts,
                       failed_hosts=failed_hosts)
-        if diffs:
-            result["diff"] = diffs
         return result

@@ -134,6 +134,12 @@ options:
   key_passphrase:
     description: With O(targets), the passphrase of every certificate's key in the PKI store.
     type: str
+  report:
+    description:
+      - One host's entry of an earlier O(targets) result (C(results[inventory_hostname])), returned as this host's
+        own result - changed, failed or unreachable, its message, files and diff - without contacting the node.
+        So the recap counts each node and handlers are notified per node.
+    type: dict
 notes:
   - C(eri_sn_cert.pem) is written with mode C(0600), C(ca.pem) with C(0644).
 seealso:

@@ -21,7 +21,7 @@ import os
 
 from ansible import constants as C
 from ansible import context
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -95,7 +95,7 @@ class HostShell(object):
         try:
             return self._action._low_level_execute_command(script, in_data=in_data, sudoable=True,
                                                            executable="/bin/sh")
-        except Exception as exc:  # unreachable, auth failure ...: reported per host, the others go on
+        except AnsibleConnectionFailure as exc:  # down, refused, auth failure ...: this host only
             return dict(rc=None, stdout="", stderr="", unreachable=True, msg=to_native(exc))
 
     def close(self):
@@ -113,7 +113,7 @@ def run_on_hosts(action, task_vars, hosts, work):
         try:
             shells.append(HostShell(action, host, task_vars))
         except Exception as exc:  # a bad connection setting for one host must not hide the others
-            results[host] = dict(failed=True, changed=False, unreachable=True,
+            results[host] = dict(changed=False, unreachable=True,
                                  msg="cannot connect to %s: %s" % (host, to_native(exc)))
 
     def one(shell):

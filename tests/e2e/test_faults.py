@@ -157,9 +157,18 @@ def _kill_during_delivery(fleet, sig):
     deadline = time.monotonic() + 120
     for line in proc.stdout:
         seen.append(line)
-        if line.startswith("changed: [lab") and any("Install eri_sn_cert.pem" in s for s in seen):
-            break  # delivery is under way: at least one node done, others in flight
+        if "Install eri_sn_cert.pem" in line:
+            break  # the delivery task has started
         assert time.monotonic() < deadline, "".join(seen)
+    bundles = [os.path.join(n["eri_sn"], "certs", "eri_sn_cert.pem") for n in fleet.lims()]
+
+    def contents():
+        return [open(path, "rb").read() for path in bundles]  # renamed into place whole: never partial
+
+    before = contents()
+    while contents() == before:  # delivery is under way: a node done, others in flight (-f 2)
+        assert time.monotonic() < deadline and proc.poll() is None, "".join(seen)
+        time.sleep(0.01)
     if sig == signal.SIGKILL:
         os.killpg(proc.pid, signal.SIGKILL)  # ansible-playbook and its ssh children, at once
     else:
