@@ -90,7 +90,7 @@ class ActionModule(ActionBase):
         rolled_back = sorted(h for h, r in restored.items() if r.get("changed"))
         rereload_rc, tls_after = None, None
         if reloaded:
-            again, _ = self._commands([reload_argv])
+            again, dummy = self._commands([reload_argv])
             rereload_rc = again[0]["rc"] if again else None
             result["commands"].extend(dict(command=s["command"], rc=s["rc"]) for s in again)
             tls_after = self._tls(args)

@@ -155,7 +155,7 @@ def restore(run, job, check_mode):
     if check_mode:
         return dict(changed=True, files=dict((p, "would-restore") for p in paths))
     try:
-        statuses, _, error = _run_script(run, restore_script(paths))
+        statuses, dummy, error = _run_script(run, restore_script(paths))
     except Unreachable as exc:
         return dict(unreachable=True, changed=False, msg="restoring the previous files failed: unreachable: %s" % exc)
     if error:
@@ -170,7 +170,7 @@ def activated(run, job, check_mode):
     if check_mode:
         return dict(changed=False, files={path: "would-activate"})
     try:
-        statuses, _, error = _run_script(run, activated_script(path))
+        statuses, dummy, error = _run_script(run, activated_script(path))
     except Unreachable as exc:
         return dict(unreachable=True, changed=False, msg="marking %s as activated failed: unreachable: %s" % (path, exc))
     if error:

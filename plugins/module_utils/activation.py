@@ -22,8 +22,8 @@ RELOAD_UNITS_DEFAULT = "SIPLP,IPLP,TLP65,CSTServer"
 
 def steps(media_encryption_types, reload_argv):
     """The commands, in the vendor's order, as argv lists."""
-    return [["media_encryption_enable", "-type", t] for t in media_encryption_types] + [["data_backup"],
-                                                                                      list(reload_argv)]
+    media = [["media_encryption_enable", "-type", t] for t in media_encryption_types]
+    return media + [["data_backup"], list(reload_argv)]
 
 
 def reload_argv(scope, units=RELOAD_UNITS_DEFAULT):

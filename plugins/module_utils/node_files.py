@@ -181,7 +181,7 @@ def parse_output(stdout):
         elif line.startswith("MXONE error "):
             error = line[len("MXONE error "):]
         elif line.startswith("MXONE "):
-            status, _, path = line[len("MXONE "):].partition(" ")
+            status, dummy, path = line[len("MXONE "):].partition(" ")
             statuses[path] = status
             if current:
                 certs[path] = "\n".join(current) + "\n"

@@ -610,3 +610,43 @@ def failure_message(results):
         endpoint = Endpoint(r["name"], r["address"], r["port"], r["server_name"])
         lines.append("%s: %s" % (endpoint.describe(), r["error"]))
     return "\n".join(lines)
+
+
+# The options of mxone.pki.tls_check, for the module and for its in-process run on the controller
+# (plugins/action/tls_check.py); one definition so they cannot drift apart.
+TLS_CHECK_SPEC = dict(
+    argument_spec=dict(
+        endpoints=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str"),
+            address=dict(type="str", required=True),
+            port=dict(type="int", default=DEFAULT_PORT),
+            server_name=dict(type="str"),
+            system=dict(type="str"),
+        )),
+        ca_path=dict(type="path"),
+        ca_url=dict(type="str"),
+        client_cert_path=dict(type="path"),
+        client_key_path=dict(type="path", no_log=False),
+        client_key_passphrase=dict(type="str", no_log=True),
+        timeout=dict(type="float", default=5),
+        parallel=dict(type="int", default=16),
+        retries=dict(type="int", default=0),
+        retry_delay=dict(type="float", default=1),
+        fail_on_error=dict(type="bool", default=True),
+    ),
+    mutually_exclusive=[("ca_path", "ca_url")],
+    required_one_of=[("ca_path", "ca_url")],
+    required_by=dict(client_key_path="client_cert_path", client_key_passphrase="client_cert_path"),
+)
+
+
+def tls_check(params):
+    """mxone.pki.tls_check on validated params: (result, failure message or None). Raises MxonePkiError."""
+    report = check_endpoints(
+        params["endpoints"], ca_path=params["ca_path"], ca_url=params["ca_url"],
+        client_cert_path=params["client_cert_path"], client_key_path=params["client_key_path"],
+        client_key_passphrase=params["client_key_passphrase"], timeout=params["timeout"],
+        parallel=params["parallel"], retries=params["retries"], retry_delay=params["retry_delay"])
+    result = dict(changed=False, **report)
+    failure = failure_message(report["results"]) if not report["ok"] and params["fail_on_error"] else None
+    return result, failure

@@ -26,7 +26,7 @@ description:
   - In check mode nothing runs; the result says what would.
   - This is an action plugin; the role M(mxone.pki.mxone_activate) calls it from its handler.
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
 attributes:

@@ -25,7 +25,7 @@ description:
   - In check mode nothing is sent; the node's files are compared by SHA-256 and mode with what would be installed.
   - This is an action plugin; it honours C(become).
 author:
-  - mxone.pki contributors
+  - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
 attributes:
@@ -172,7 +172,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Status of each file on the node; V(unchanged), V(missing), V(content), V(mode), V(pending) (installed earlier, activation not yet done), prefixed V(would-) in check mode; V(would-reissue) when the certificate is yet to be issued.
+  description:
+    - Status of each file on the node; V(unchanged), V(missing), V(content), V(mode), V(pending) (installed earlier,
+      activation not yet done), prefixed V(would-) in check mode; V(would-reissue) when the certificate is yet to be
+      issued.
   returned: always
   type: dict
   sample: {/etc/opt/eri_sn/certs/eri_sn_cert.pem: content, /etc/opt/eri_sn/certs/ca.pem: unchanged}

@@ -263,49 +263,18 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_cryptography
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import fail
-from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import (
-    DEFAULT_PORT, check_endpoints, failure_message)
+from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import TLS_CHECK_SPEC, tls_check
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            endpoints=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str"),
-                address=dict(type="str", required=True),
-                port=dict(type="int", default=DEFAULT_PORT),
-                server_name=dict(type="str"),
-                system=dict(type="str"),
-            )),
-            ca_path=dict(type="path"),
-            ca_url=dict(type="str"),
-            client_cert_path=dict(type="path"),
-            client_key_path=dict(type="path", no_log=False),
-            client_key_passphrase=dict(type="str", no_log=True),
-            timeout=dict(type="float", default=5),
-            parallel=dict(type="int", default=16),
-            retries=dict(type="int", default=0),
-            retry_delay=dict(type="float", default=1),
-            fail_on_error=dict(type="bool", default=True),
-        ),
-        mutually_exclusive=[("ca_path", "ca_url")],
-        required_one_of=[("ca_path", "ca_url")],
-        required_by=dict(client_key_path="client_cert_path", client_key_passphrase="client_cert_path"),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(supports_check_mode=True, **TLS_CHECK_SPEC)
     require_cryptography(module)
-    params = module.params
     try:
-        report = check_endpoints(
-            params["endpoints"], ca_path=params["ca_path"], ca_url=params["ca_url"],
-            client_cert_path=params["client_cert_path"], client_key_path=params["client_key_path"],
-            client_key_passphrase=params["client_key_passphrase"], timeout=params["timeout"],
-            parallel=params["parallel"], retries=params["retries"], retry_delay=params["retry_delay"])
+        result, failure = tls_check(module.params)
     except MxonePkiError as error:
         fail(module, error, changed=False)
-    result = dict(changed=False, **report)
-    if not report["ok"] and params["fail_on_error"]:
-        module.fail_json(msg=failure_message(report["results"]), **result)
+    if failure:
+        module.fail_json(msg=failure, **result)
     module.exit_json(**result)
 
 

@@ -41,8 +41,8 @@ class HostShell(object):
         variables = task_vars["hostvars"][host]
         templar = action._templar
         task = action._task
-        play_context = action._play_context.set_task_and_variable_override(task=task, variables=variables,
-                                                                             templar=templar)
+        play_context = action._play_context.set_task_and_variable_override(
+            task=task, variables=variables, templar=templar)
         conn_type = "ssh"
         for name in C.MAGIC_VARIABLE_MAPPING.get("connection"):
             if name in variables:

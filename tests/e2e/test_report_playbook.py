@@ -184,7 +184,7 @@ BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 def run_browser(tmp_path, *args):
-    browser, _ = chromium()
+    browser = chromium()[0]
     cmd = [browser] + BROWSER_FLAGS + ["--user-data-dir=%s" % (tmp_path / "profile")] + list(args)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -206,7 +206,7 @@ def decode_png(data):
         elif kind == b"IEND":
             break
         pos += 12 + length
-    width, height, depth, colour, _, _, interlace = header
+    width, height, depth, colour, dummy, dummy2, interlace = header
     assert depth == 8 and colour in (2, 6) and interlace == 0, header
     bpp = 3 if colour == 2 else 4
     raw = zlib.decompress(idat)
@@ -280,7 +280,7 @@ def test_clicking_a_header_sorts_the_rows(fleet, tmp_path):
     proc = subprocess.Popen([driver, "--port=%d" % port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = "http://127.0.0.1:%d" % port
     try:
-        for _ in range(100):
+        for dummy in range(100):
             try:
                 if webdriver(base, "GET", "/status").get("ready"):
                     break
@@ -298,8 +298,8 @@ def test_clicking_a_header_sorts_the_rows(fleet, tmp_path):
             return webdriver(base, "POST", s + "/execute/sync", {"script": order, "args": []})
 
         def click(column):
-            element = webdriver(base, "POST", s + "/element", {"using": "css selector",
-                                                                 "value": "th[data-col=%s]" % column})
+            element = webdriver(base, "POST", s + "/element",
+                                {"using": "css selector", "value": "th[data-col=%s]" % column})
             webdriver(base, "POST", s + "/element/%s/click" % list(element.values())[0], {})
 
         assert rows() == ["lab1-lim2:5061", "lab1-lim1:5061"]  # most urgent first

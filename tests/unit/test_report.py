@@ -93,7 +93,7 @@ def parse(page):
 
 
 def column(name):
-    return [key for key, _, _ in report.COLUMNS].index(name)
+    return [entry[0] for entry in report.COLUMNS].index(name)
 
 
 def families(text):
@@ -245,7 +245,7 @@ def test_sort_data_orders_each_column_as_a_person_expects(fleet):
     plan, probes, store = fleet
     table = parse(report.render_html(report.build_rows(plan, probes, store, NOW), NOW))
     heads = dict((h["data-col"], h) for h in table.heads)
-    assert set(heads) == set(key for key, _, _ in report.COLUMNS)
+    assert set(heads) == set(entry[0] for entry in report.COLUMNS)
     assert [k for k, h in heads.items() if h.get("data-type") == "num"] == [
         "port", "status", "days_left", "not_after", "probe"]
 

@@ -43,8 +43,8 @@ def test_each_lim_gets_its_systems_certificate_and_settings():
     assert a2["certificate"]["cert_path"] == "/pki/certs/a/server.pem"
     assert a2["ca_path"] == a2["certificate"]["chain_path"]
     assert a2["activation"] is True and targets["b-lim1"]["activation"] is False
-    assert dict((s["key"], s["value"]) for s in a2["settings"]) == {"TlsEnabled": "yes",
-                                                                  "TlsClientVerificationMode": "mandatory"}
+    settings = dict((s["key"], s["value"]) for s in a2["settings"])
+    assert settings == {"TlsEnabled": "yes", "TlsClientVerificationMode": "mandatory"}
     assert targets["dl"] == dict(host="dl", dest_dir="/srv/tftp", ca_path="/pki/ca/ca.pem", pending_ca=False)
 
 
