@@ -168,11 +168,12 @@ def plan(params, now):
     return authority, None, "CA kept, valid until %s" % authority.cert.not_valid_after_utc.date().isoformat(), False
 
 
-def main():
-    argument_spec = ca_argument_spec()
-    argument_spec.update(key_argument_spec("rsa3072"))
-    argument_spec.update(backup_argument_spec())
-    argument_spec.update(
+def argument_spec():
+    """The options; the module and its in-process action plugin share them."""
+    spec = ca_argument_spec()
+    spec.update(key_argument_spec("rsa3072"))
+    spec.update(backup_argument_spec())
+    spec.update(
         common_name=dict(type="str", default=DEFAULT_CA_COMMON_NAME),
         organization=dict(type="str"),
         country=dict(type="str"),
@@ -181,7 +182,11 @@ def main():
         force=dict(type="bool", default=False),
         now=dict(type="str"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    return spec
+
+
+def run(module):
+    """The module's work; its action plugin calls this too, in-process on the controller."""
     require_cryptography(module)
     params = module.params
     try:
@@ -209,6 +214,10 @@ def main():
     if writer.backup_files:
         result["backup_files"] = writer.backup_files
     module.exit_json(**result)
+
+
+def main():
+    run(AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True))
 
 
 if __name__ == "__main__":

@@ -178,13 +178,14 @@ def stage_node_files(writer, params, key, cert, chain, now):
         writer.stage(params["ca_bundle_path"], build_ca_bundle(chain), PUBLIC_MODE)
 
 
-def main():
-    argument_spec = ca_argument_spec()
-    argument_spec.update(names_argument_spec())
-    argument_spec.update(key_argument_spec())
-    argument_spec.update(lifetime_argument_spec(renew_before=str(DEFAULT_RENEW_BEFORE_DAYS)))
-    argument_spec.update(backup_argument_spec())
-    argument_spec.update(
+def argument_spec():
+    """The options; the module and its in-process action plugin share them."""
+    spec = ca_argument_spec()
+    spec.update(names_argument_spec())
+    spec.update(key_argument_spec())
+    spec.update(lifetime_argument_spec(renew_before=str(DEFAULT_RENEW_BEFORE_DAYS)))
+    spec.update(backup_argument_spec())
+    spec.update(
         cert_path=dict(type="path", required=True),
         key_path=dict(type="path", required=True, no_log=False),
         key_passphrase=dict(type="str", no_log=True),
@@ -193,7 +194,11 @@ def main():
         ca_bundle_path=dict(type="path"),
         now=dict(type="str"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    return spec
+
+
+def run(module):
+    """The module's work; its action plugin calls this too, in-process on the controller."""
     require_cryptography(module)
     params = module.params
     try:
@@ -235,6 +240,10 @@ def main():
     if writer.backup_files:
         result["backup_files"] = writer.backup_files
     module.exit_json(**result)
+
+
+def main():
+    run(AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True))
 
 
 if __name__ == "__main__":
