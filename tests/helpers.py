@@ -131,3 +131,18 @@ class CustomerPki(object):
         return pkcs12.serialize_key_and_certificates(
             b"mxone", key, leaf, [self.root, self.inter],
             serialization.BestAvailableEncryption(password.encode()))
+
+
+def summary_row(output, system):
+    """The cells of ``system``'s row in the last per-system summary table of a run's output."""
+    text = output[output.rindex("Per-system summary"):]
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.strip().startswith("system ") and "| result" in line)
+    columns = [c.strip() for c in lines[head].split("|")]
+    for line in lines[head + 2:]:
+        cells = [c.strip() for c in line.split(" | ")]
+        if cells[0] == system:
+            return dict(zip(columns, cells))
+        if not line.strip():
+            break
+    raise AssertionError("no row for %s in:\n%s" % (system, text))

@@ -107,9 +107,12 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
     return summary
 
 
-def summary_lines(summary):
-    """The summary as short lines for a person."""
-    lines = []
+SUMMARY_COLUMNS = ("system", "result", "certificate (why)", "nodes changed", "commands", "TLS")
+
+
+def summary_rows(summary):
+    """One row per system: the cells of the summary table, as text."""
+    rows = []
     for entry in summary:
         why = "; ".join("%s %s" % (c["id"], ("%s (%s)" % (c["reason"], c["detail"])) if c["reason"] else "kept")
                         for c in entry["certificates"])
@@ -117,15 +120,31 @@ def summary_lines(summary):
                              for c in entry["commands"]) or "none"
         tls = "%d/%d ok" % (entry["tls_ok"], entry["tls_checked"]) if entry["tls_checked"] else (
             "off" if entry.get("tls") is False else "not checked")
-        state = "CHANGED" if entry["changed"] else "unchanged"
+        if entry["tls_errors"]:
+            tls += " (" + "; ".join(entry["tls_errors"]) + ")"
+        result = "CHANGED" if entry["changed"] else "unchanged"
         if entry["nodes_failed"]:
-            state = "FAILED on %s" % ", ".join(entry["nodes_failed"])
+            result = "FAILED on %s" % ", ".join(entry["nodes_failed"])
         if entry.get("failure"):
-            state = "FAILED (%s; rolled back on %s)" % (entry["failure"], ", ".join(entry["rolled_back"]) or "no LIM")
-        lines.append("%s: %s | certificate: %s | nodes updated: %d | commands: %s | TLS %s%s" % (
-            entry["system"], state, why, len(entry["nodes_changed"]), commands, tls,
-            (" (" + "; ".join(entry["tls_errors"]) + ")") if entry["tls_errors"] else ""))
-    return lines
+            result = "FAILED (%s; rolled back on %s)" % (entry["failure"], ", ".join(entry["rolled_back"]) or "no LIM")
+        rows.append((entry["system"], result, why, str(len(entry["nodes_changed"])), commands, tls))
+    return rows
+
+
+def summary_table(summary):
+    """The per-system summary as an aligned text table (header, rule, one row per system)."""
+    rows = [SUMMARY_COLUMNS] + summary_rows(summary)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_COLUMNS))]
+
+    def line(cells):
+        return " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+    return "\n".join([line(rows[0]), "-+-".join("-" * w for w in widths)] + [line(row) for row in rows[1:]])
+
+
+def summary_lines(summary):
+    """The summary as one line per system."""
+    return ["%s: %s | certificate: %s | nodes updated: %s | commands: %s | TLS %s" % row
+            for row in summary_rows(summary)]
 
 
 def renew_report(plan, summary, issue_results=None, check_mode=False, generated=None):
@@ -178,4 +197,4 @@ class FilterModule(object):
         return {"activation_hosts": activation_hosts, "changed_lims": changed_lims,
                 "delivery_targets": delivery_targets, "renew_report": renew_report,
                 "report_lines": report_lines, "rollout_summary": rollout_summary,
-                "summary_lines": summary_lines, "verify_endpoints": verify_endpoints}
+                "summary_lines": summary_lines, "summary_table": summary_table, "verify_endpoints": verify_endpoints}

@@ -22,7 +22,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from helpers import LAB, ROOT, ansible_env, CustomerPki, lab, run_playbook
+from helpers import LAB, ROOT, ansible_env, CustomerPki, lab, run_playbook, summary_row
 
 NET = "127.%d" % (60 + os.getpid() % 30)
 SSH_PORT = 2522
@@ -108,11 +108,6 @@ class Fleet(object):
             return serialization.load_pem_private_key(handle.read(), passphrase.encode())
 
 
-def summary(run):
-    """The per-system summary lines, unwrapped."""
-    return " ".join(run.output[run.output.rindex("Per-system summary"):].split())
-
-
 def handshake(ip, server_name, cafile, port=5061):
     """A real TLS client: chain checked against cafile, host name checked."""
     context = ssl.create_default_context(cafile=cafile)
@@ -183,7 +178,7 @@ def test_check_mode_with_the_signed_files_dropped_tells_the_truth_and_writes_not
 def test_second_run_imports_deploys_and_every_lim_verifies_against_the_customer_root(fleet, tmp_path):
     run = fleet.rollout()
     assert run.rc == 0, run.output
-    assert "lab1: CHANGED | certificate: lab1 imported" in summary(run), run.output
+    assert summary_row(run.output, "lab1")["certificate (why)"].startswith("lab1 imported"), run.output
     for node in fleet.lims():
         bundle = open(os.path.join(node["eri_sn"], "certs", "eri_sn_cert.pem"), "rb").read()
         blocks = re.findall(rb"-----BEGIN ([A-Z ]+)-----\n[A-Za-z0-9+/=\n]+-----END \1-----\n", bundle)
@@ -237,7 +232,9 @@ def test_a_new_certificate_as_pkcs12_is_imported_deployed_and_served(fleet):
     fleet.put("server.pfx", fleet.customer.pfx(fleet.server_key(), leaf, PFX_PASSWORD))  # beside the .p7b: pfx wins
     run = fleet.rollout("-e", "mxone_pfx_password=" + PFX_PASSWORD)
     assert run.rc == 0, run.output
-    assert "lab1: CHANGED | certificate: lab1 imported" in summary(run) and "from pkcs12" in summary(run), run.output
+    row = summary_row(run.output, "lab1")
+    assert row["result"] == "CHANGED" and row["certificate (why)"].startswith("lab1 imported"), run.output
+    assert "from pkcs12" in row["certificate (why)"], run.output
     assert PFX_PASSWORD not in run.output
     for node in fleet.lims():
         assert handshake_retrying(node["ip"], node["fqdn"], fleet.root_file).serial_number == leaf.serial_number

@@ -17,7 +17,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from helpers import LAB, ROOT, ansible_env, lab, run_playbook
+from helpers import LAB, ROOT, ansible_env, lab, run_playbook, summary_row
 
 NET = "127.%d" % (160 + os.getpid() % 40)
 SSH_PORT, HTTP_PORT = 2622, 8480
@@ -172,7 +172,7 @@ def test_no_licence_on_one_system_stops_it_untouched_while_the_other_completes(f
     assert dict((p, h) for p, h in fleet.node_hashes().items() if "/lab2-" in p) == hashes
     assert fleet.journal("lab2")[len(journals["lab2"]):] == ["license_status"]
     assert fleet.journal("lab1")[len(journals["lab1"]):] == ["license_status"] + ACTIVATION, run.output
-    assert "lab1: CHANGED" in run.output
+    assert summary_row(run.output, "lab1")["result"] == "CHANGED", run.output
 
 
 def test_mutual_tls_per_lim_and_one_ca_across_systems(fleet, tmp_path):
@@ -208,7 +208,8 @@ def test_tls_can_be_turned_off_again_and_back_on(fleet):
     assert "TlsEnabled: no" in open(os.path.join(fleet.status()["lab2-lim1"]["eri_sn"], "tls_telephony.conf")).read()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((fleet.status()["lab2-lim1"]["ip"], 5061), timeout=5)
-    assert "lab2: CHANGED" in run.output and "TLS off" in run.output
+    row = summary_row(run.output, "lab2")
+    assert row["result"] == "CHANGED" and row["TLS"] == "off", run.output
     fleet.edit_inventory(lambda systems: systems["mxone_lab2"]["vars"].update(mxone_tls=True))
     back = fleet.play("rollout.yml")
     assert back.rc == 0, back.output
