@@ -31,3 +31,20 @@ def test_summary_reads_the_activation_result_of_the_chosen_host():
     assert summary["a"]["nodes_changed"] == ["a-lim2", "a-lim3"] and summary["a"]["rolled_back"] == ["a-lim2", "a-lim3"]
     assert summary["a"]["commands"] == [dict(command="reload --system", rc=1)]
     assert summary["b"]["changed"] is False and summary["b"]["commands"] == []
+
+
+def test_summary_table_aligns_one_row_per_system():
+    from ansible_collections.mxone.pki.plugins.filter.mxone import summary_table
+    entry = dict(system="a", changed=True, certificates=[dict(id="a", reason="expiring", detail="in 3 days")],
+                 nodes_changed=["a-lim1"], nodes_failed=[], failure=None, rolled_back=[], tls=True, tls_ok=1,
+                 tls_checked=2, tls_errors=["a-lim2: connection refused"],
+                 commands=[dict(command="data_backup", rc=0), dict(command="reload --system", rc=1)])
+    quiet = dict(entry, system="bb", changed=False, certificates=[dict(id="bb", reason=None, detail=None)],
+                 nodes_changed=[], commands=[], tls_ok=0, tls_checked=0, tls_errors=[], tls=False)
+    lines = summary_table([entry, quiet]).splitlines()
+    assert lines[0].split(" | ")[0].strip() == "system" and set(lines[1]) <= set("-+")
+    assert [cell.strip() for cell in lines[2].split(" | ")] == [
+        "a", "CHANGED", "a expiring (in 3 days)", "1", "data_backup, reload --system [exit 1]",
+        "1/2 ok (a-lim2: connection refused)"]
+    assert [cell.strip() for cell in lines[3].split(" | ")] == ["bb", "unchanged", "bb kept", "0", "none", "off"]
+    assert len(set(line.index("|") for line in lines[2:])) == 1  # columns line up
