@@ -143,7 +143,7 @@ def test_second_run_changes_nothing_and_runs_no_command(fleet):
     assert run.changed == 0, run.output
     assert dict((s, fleet.journal(s)) for s in ("lab1", "lab2")) == journals
     assert fleet.node_files() == files
-    assert "lab1: unchanged" in run.output
+    assert summary_row(run.output, "lab1")["result"] == "unchanged", run.output
 
 
 def test_verify_playbook_is_read_only_and_passes(fleet):
