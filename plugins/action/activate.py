@@ -17,11 +17,11 @@ __metaclass__ = type
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.mxone.pki.plugins.action.deliver import activated, restore
 from ansible_collections.mxone.pki.plugins.module_utils import activation
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import check_endpoints
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts
+from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import activated, restore
 
 
 class ActionModule(ActionBase):

@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mxone.pki contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the deliver and activate actions do on one node: install, restore, mark activated.
+
+Each function takes ``run(script, in_data)`` (a shell on that node, plugin_utils/fleet_exec.py or
+the action's own connection) and a job (the node's files and settings), and returns that node's
+result. ``Material`` reads, builds and checks each CA file and bundle once per run, however many
+nodes get it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.mxone.pki.plugins.module_utils.bundle import (
+    CA_BUNDLE_NAME, SN_BUNDLE_NAME, build_sn_bundle, check_ca_bundle, check_sn_bundle)
+from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE
+from ansible_collections.mxone.pki.plugins.module_utils.fleet import NODE_CERT_DIR
+from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.node_files import (
+    PREVIOUS_SUFFIX, NodeFile, Setting, activated_script, check_script, install_script, parse_output, payload,
+    restore_script)
+
+
+DEFAULT_DEST_DIR = NODE_CERT_DIR
+
+
+def _read(path, field):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise MxonePkiError("cannot read %s: %s" % (path, exc.strerror), file=path, field=field)
+
+
+def _chain(data, source):
+    return [load_certificate(b, source=source) for b in _split_certs(data)]
+
+
+def _split_certs(data):
+    marker = b"-----END CERTIFICATE-----"
+    return [part + marker + b"\n" for part in data.split(marker) if b"-----BEGIN CERTIFICATE-----" in part]
+
+
+class Material(object):
+    """Bundles and CA files read, built and checked once per run, whatever the number of nodes that get them."""
+
+    def __init__(self, now):
+        self.now = now
+        self._cache = {}
+
+    def _once(self, key, make):
+        if key not in self._cache:
+            try:
+                self._cache[key] = (make(), None)
+            except MxonePkiError as error:
+                self._cache[key] = (None, error)
+        value, error = self._cache[key]
+        if error is not None:
+            raise error
+        return value
+
+    def ca(self, ca_path):
+        def make():
+            data = _read(ca_path, "ca_path")
+            check_ca_bundle(data, source=ca_path)
+            return data
+        return self._once(("ca", ca_path), make)
+
+    def bundle(self, certificate, ca_path, bundle_path):
+        """(bundle bytes, leaf certificate) of a certificate in the PKI store."""
+        cert_path, key_path = certificate.get("cert_path"), certificate.get("key_path")
+        chain_path = certificate.get("chain_path") or ca_path
+
+        def make():
+            leaf = load_certificate(_read(cert_path, "certificate.cert_path"), source=cert_path)
+            key = load_private_key(_read(key_path, "certificate.key_path"), certificate.get("key_passphrase"),
+                                   source=key_path, field="certificate.key_passphrase", own_store=True)
+            chain = _chain(_read(chain_path, "certificate.chain_path"), chain_path)
+            bundle = build_sn_bundle(key, leaf, chain)
+            check_sn_bundle(bundle, self.now, source=bundle_path)  # never send what a node would refuse
+            return bundle, leaf
+        return self._once(("bundle", cert_path, key_path, chain_path), make)
+
+
+def node_files(job, material, check_mode):
+    """(files to compare and install, the leaf) for one node's job.
+
+    In a check run where the controller would first (re)issue, the new
+    content does not exist yet: those files are only looked at on the
+    node (``NodeFile`` without content) and reported as changing.
+    """
+    dest_dir = job.get("dest_dir") or DEFAULT_DEST_DIR
+    ca_path = job.get("ca_path")
+    if not ca_path:
+        raise MxonePkiError("ca_path is required", field="ca_path")
+    pending, leaf = [], None
+    certificate = job.get("certificate")
+    bundle_path = os.path.join(dest_dir, job.get("bundle_name") or SN_BUNDLE_NAME)
+    ca_node_path = os.path.join(dest_dir, job.get("ca_name") or CA_BUNDLE_NAME)
+    pending_ca = check_mode and boolean(job.get("pending_ca", False))
+    if check_mode and (pending_ca or boolean(job.get("pending_certificate", False))):
+        if certificate:
+            pending.append(NodeFile(bundle_path, None, KEY_MODE))
+        certificate = None
+    if pending_ca:
+        return pending + [NodeFile(ca_node_path, None, PUBLIC_MODE)], leaf
+    files = []
+    ca_data = material.ca(ca_path)
+    if certificate:
+        bundle, leaf = material.bundle(certificate, ca_path, bundle_path)
+        files.append(NodeFile(bundle_path, bundle, KEY_MODE, activation=boolean(job.get("activation", False))))
+    files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE))
+    return pending + files, leaf
+
+
+def _node_paths(job):
+    dest_dir = job.get("dest_dir") or DEFAULT_DEST_DIR
+    return (os.path.join(dest_dir, job.get("bundle_name") or SN_BUNDLE_NAME),
+            os.path.join(dest_dir, job.get("ca_name") or CA_BUNDLE_NAME))
+
+
+class Unreachable(Exception):
+    """The node could not be reached: Ansible reports the host UNREACHABLE, not failed."""
+
+
+def _run_script(run, script, data=None):
+    """Run a node script; (statuses, current certificates, error or None). Raises Unreachable."""
+    res = run(script, data)
+    if res.get("unreachable"):
+        raise Unreachable(res.get("msg"))
+    statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")))
+    if res.get("rc") != 0 and not error:
+        error = to_text(res.get("stderr", "")).strip()[-500:] or "rc=%s" % res.get("rc")
+    return statuses, current_certs, error
+
+
+def restore(run, job, check_mode):
+    """Roll back: put the .previous copies of eri_sn_cert.pem and ca.pem back in place."""
+    paths = list(_node_paths(job))
+    if check_mode:
+        return dict(changed=True, files=dict((p, "would-restore") for p in paths))
+    try:
+        statuses, dummy, error = _run_script(run, restore_script(paths))
+    except Unreachable as exc:
+        return dict(unreachable=True, changed=False, msg="restoring the previous files failed: unreachable: %s" % exc)
+    if error:
+        return dict(failed=True, changed=False, files=statuses, msg="restoring the previous files failed: %s" % error)
+    return dict(changed=any(s == "restored" for s in statuses.values()), files=statuses,
+                reason="; ".join("%s %s" % (os.path.basename(p), s) for p, s in sorted(statuses.items())))
+
+
+def activated(run, job, check_mode):
+    """The activation ran: the installed bundle is the running one; drop the pending marker."""
+    path = _node_paths(job)[0]
+    if check_mode:
+        return dict(changed=False, files={path: "would-activate"})
+    try:
+        statuses, dummy, error = _run_script(run, activated_script(path))
+    except Unreachable as exc:
+        return dict(unreachable=True, changed=False, msg="marking %s as activated failed: unreachable: %s" % (path, exc))
+    if error:
+        return dict(failed=True, changed=False, msg="marking %s as activated failed: %s" % (path, error))
+    return dict(changed=False, files=statuses)
+
+
+def deliver(run, job, material, check_mode, want_diff):
+    """Compare and install one node's files in one round trip; the result for that node."""
+    try:
+        files, leaf = node_files(job, material, check_mode)
+    except MxonePkiError as error:
+        return dict(failed=True, changed=False, msg=str(error), **error.context())
+    settings = [Setting(s["path"], s["key"], s["value"]) for s in (job.get("settings") or [])]
+    if check_mode:
+        script, data = check_script(files, show_certs=want_diff, settings=settings), None
+    else:
+        script, data = install_script(files, show_certs=want_diff, settings=settings), payload(files)
+    try:
+        statuses, current_certs, error = _run_script(run, script, data)
+    except Unreachable as exc:
+        return dict(unreachable=True, changed=False, msg="delivery to %s failed: unreachable: %s; nothing was "
+                    "changed there" % (", ".join(f.path for f in files), exc))
+    if error or len(statuses) != len(files) + len(settings):
+        return dict(failed=True, changed=False, files=statuses,
+                    msg="delivery to %s failed: %s; every file there is as it was or complete"
+                    % (", ".join(f.path for f in files), error or "incomplete answer from the node"))
+    changed = dict((path, status) for path, status in statuses.items() if not status.endswith("unchanged"))
+    result = dict(changed=bool(changed), files=statuses,
+                  reason="; ".join("%s %s" % (os.path.basename(p), s.replace("would-", ""))
+                                   for p, s in sorted(changed.items())) or None,
+                  previous=[] if check_mode else [p.split("#")[0] + PREVIOUS_SUFFIX for p in changed
+                                                  if not statuses[p].endswith("missing")])
+    if want_diff and changed:
+        result["diff"] = _diff(files, leaf, current_certs, changed, material.now, job.get("pending_facts"))
+    return result
+
+
+def _diff(files, leaf, current_certs, changed, now, pending_facts):
+    diffs = []
+    for f in files:
+        if f.path not in changed:
+            continue
+        before = {}
+        if current_certs.get(f.path):
+            try:
+                before = facts(load_certificate(current_certs[f.path].encode("ascii"), source=f.path), now)
+            except MxonePkiError:
+                before = {"unreadable": True}
+        if f.probe_only and f.mode == KEY_MODE:
+            after = dict(pending_facts or {}) or {"pending": "certificate issued in this run"}
+        elif f.probe_only:
+            after = {"pending": "CA certificate created in this run"}
+        elif f.mode == KEY_MODE and leaf is not None:
+            after = facts(leaf, now)
+        else:
+            after = facts(load_certificate(f.content, source=f.path), now)
+        diffs.append(dict(before=before, after=after, before_header=f.path, after_header=f.path))
+    return diffs
