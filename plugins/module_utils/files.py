@@ -37,8 +37,7 @@ def read_bytes(path):
 
 def ensure_dir(path):
     parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        os.makedirs(parent, mode=DIR_MODE)
+    os.makedirs(parent, mode=DIR_MODE, exist_ok=True)  # another run may be making it at this moment
 
 
 def write_atomic(path, content, mode):
