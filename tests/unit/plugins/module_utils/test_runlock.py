@@ -20,7 +20,7 @@ def _one_run(pki, log):
 def test_runs_started_at_once_on_a_new_store_never_overlap(tmp_path):
     pki, log = str(tmp_path / "pki"), str(tmp_path / "log")
     context = multiprocessing.get_context("fork")
-    runs = [context.Process(target=_one_run, args=(pki, log)) for _ in range(8)]
+    runs = [context.Process(target=_one_run, args=(pki, log)) for dummy in range(8)]
     for run in runs:
         run.start()
     for run in runs:
