@@ -20,7 +20,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.mxone.pki.plugins.module_utils import activation
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import check_endpoints
-from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts
+from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts, run_sh
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import activated, restore
 
 
@@ -31,7 +31,7 @@ class ActionModule(ActionBase):
 
     def _commands(self, commands):
         text, token = activation.script(commands)
-        res = self._low_level_execute_command(text, sudoable=True, executable="/bin/sh")
+        res = run_sh(self, text)
         ran = activation.parse(to_text(res.get("stdout", "")), commands, token)
         failure = activation.step_failure(ran, commands)
         if failure and not ran and res.get("rc") not in (0, None):

@@ -25,7 +25,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
-from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts
+from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts, run_sh
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import (
     Material, activated, deliver, node_files, restore)
 
@@ -44,7 +44,7 @@ class ActionModule(ActionBase):
         return lambda run, job: deliver(run, job, material, check_mode, want_diff)
 
     def _run_here(self, script, data=None):
-        return self._low_level_execute_command(script, in_data=data, sudoable=True, executable="/bin/sh")
+        return run_sh(self, script, data)
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)

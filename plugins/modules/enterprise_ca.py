@@ -168,8 +168,8 @@ def plan(params, now):
     return authority, None, "CA kept, valid until %s" % authority.cert.not_valid_after_utc.date().isoformat(), False
 
 
-def argument_spec():
-    """The options; the module and its in-process action plugin share them."""
+def module_kwargs():
+    """AnsibleModule's validation arguments; the module and its in-process action plugin share them."""
     spec = ca_argument_spec()
     spec.update(key_argument_spec("rsa3072"))
     spec.update(backup_argument_spec())
@@ -182,7 +182,7 @@ def argument_spec():
         force=dict(type="bool", default=False),
         now=dict(type="str"),
     )
-    return spec
+    return dict(argument_spec=spec)
 
 
 def run(module):
@@ -217,7 +217,7 @@ def run(module):
 
 
 def main():
-    run(AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True))
+    run(AnsibleModule(supports_check_mode=True, **module_kwargs()))
 
 
 if __name__ == "__main__":

@@ -178,8 +178,8 @@ def stage_node_files(writer, params, key, cert, chain, now):
         writer.stage(params["ca_bundle_path"], build_ca_bundle(chain), PUBLIC_MODE)
 
 
-def argument_spec():
-    """The options; the module and its in-process action plugin share them."""
+def module_kwargs():
+    """AnsibleModule's validation arguments; the module and its in-process action plugin share them."""
     spec = ca_argument_spec()
     spec.update(names_argument_spec())
     spec.update(key_argument_spec())
@@ -194,7 +194,7 @@ def argument_spec():
         ca_bundle_path=dict(type="path"),
         now=dict(type="str"),
     )
-    return spec
+    return dict(argument_spec=spec)
 
 
 def run(module):
@@ -243,7 +243,7 @@ def run(module):
 
 
 def main():
-    run(AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True))
+    run(AnsibleModule(supports_check_mode=True, **module_kwargs()))
 
 
 if __name__ == "__main__":

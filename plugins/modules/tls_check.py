@@ -266,8 +266,13 @@ from ansible_collections.mxone.pki.plugins.module_utils.module_glue import fail
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import TLS_CHECK_SPEC, tls_check
 
 
-def main():
-    module = AnsibleModule(supports_check_mode=True, **TLS_CHECK_SPEC)
+def module_kwargs():
+    """AnsibleModule's validation arguments; the module and its in-process action plugin share them."""
+    return dict(TLS_CHECK_SPEC)
+
+
+def run(module):
+    """The module's work; its action plugin calls this too, in-process on the controller."""
     require_cryptography(module)
     try:
         result, failure = tls_check(module.params)
@@ -276,6 +281,10 @@ def main():
     if failure:
         module.fail_json(msg=failure, **result)
     module.exit_json(**result)
+
+
+def main():
+    run(AnsibleModule(supports_check_mode=True, **module_kwargs()))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,11 @@ from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 
 
+def run_sh(action, script, in_data=None):
+    """``script`` through /bin/sh on the action's host, with become if set: {rc, stdout, stderr}."""
+    return action._low_level_execute_command(script, in_data=in_data, sudoable=True, executable="/bin/sh")
+
+
 def thread_count(hosts):
     """As many threads as hosts, up to the run's forks (the user's parallelism setting)."""
     forks = context.CLIARGS.get("forks") or C.DEFAULT_FORKS
@@ -93,8 +98,7 @@ class HostShell(object):
     def run(self, script, in_data=None):
         """Run ``script`` with /bin/sh on the host; {rc, stdout, stderr}, or rc None and the connection error."""
         try:
-            return self._action._low_level_execute_command(script, in_data=in_data, sudoable=True,
-                                                           executable="/bin/sh")
+            return run_sh(self._action, script, in_data)
         except AnsibleConnectionFailure as exc:  # down, refused, auth failure ...: this host only
             return dict(rc=None, stdout="", stderr="", unreachable=True, msg=to_native(exc))
 

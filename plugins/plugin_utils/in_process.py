@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run one of this collection's controller-side modules inside ansible-playbook.
 
-The PKI modules (enterprise_ca, server_cert) only ever run on the controller: the CA key never
-leaves it. As modules, each call starts a Python, unpacks a payload and imports cryptography
+The PKI modules (enterprise_ca, server_cert) and tls_check run on the controller (the CA key never
+leaves it). As modules, each call starts a Python, unpacks a payload and imports cryptography
 (0.3-0.5 s), once per certificate. Their action plugins instead validate the same argument spec
 and call the same ``run(module)`` function here, with the small part of AnsibleModule those
 modules use. Values of no_log options are scrubbed from the result as AnsibleModule does.
@@ -19,8 +19,11 @@ import os
 import shutil
 import time
 
+import importlib
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
 
 
 class _Exit(Exception):
@@ -58,11 +61,15 @@ class InProcessModule(object):
         return destination
 
 
-def run_module(action, task_vars, module_name, argument_spec, run):
-    """The module's result: in-process on the controller, else the module on the task's host."""
+def run_module(action, task_vars, module_name, spec, run):
+    """The module's result: in-process on the controller, else the module on the task's host.
+
+    ``spec``: ``argument_spec`` and the other keyword arguments AnsibleModule takes for validation
+    (``mutually_exclusive``, ``required_one_of``, ``required_by`` ...).
+    """
     if action._connection.transport != "local":
         return action._execute_module(module_name=module_name, task_vars=task_vars)
-    validation = ArgumentSpecValidator(argument_spec).validate(action._task.args)
+    validation = ArgumentSpecValidator(**spec).validate(action._task.args)
     no_log_values = validation._no_log_values
     if validation.error_messages:
         return remove_values(dict(failed=True, msg="; ".join(validation.error_messages)), no_log_values)
@@ -76,3 +83,21 @@ def run_module(action, task_vars, module_name, argument_spec, run):
     if module.warnings:
         result["warnings"] = list(module.warnings)
     return remove_values(result, no_log_values)
+
+
+class InProcessAction(ActionBase):
+    """Base of the action plugins of controller-side modules: set ``MODULE`` (the module's short name).
+
+    The module file provides ``module_kwargs()`` (AnsibleModule's ``argument_spec`` and constraints)
+    and ``run(module)``.
+    """
+
+    TRANSFERS_FILES = False
+    MODULE = None
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(InProcessAction, self).run(tmp, task_vars)
+        module = importlib.import_module("ansible_collections.mxone.pki.plugins.modules." + self.MODULE)
+        result.update(run_module(self, task_vars, "mxone.pki." + self.MODULE, module.module_kwargs(), module.run))
+        return result
+
