@@ -4,10 +4,14 @@ The customer PKI is written directly against ``cryptography`` (not the
 collection's code) so imports are checked against an independent issuer.
 """
 
+import contextlib
 import datetime
+import hashlib
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import sys
 
@@ -30,6 +34,73 @@ def lab(state, *args):
     proc = subprocess.run([LAB, *args, "--state-dir", state], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
+
+
+class LabFleet(object):
+    """A lab of a test module's own: its paths, its nodes, their journals and files; up and down.
+
+    Each e2e module subclasses it with what only that module needs.
+    """
+
+    def __init__(self, base):
+        self.base = base
+        self.state = str(base / "state")
+        self.inventory = self.lab_inventory = str(base / "inventory" / "hosts.yml")
+        self.pki = str(base / "inventory" / "pki")
+
+    @contextlib.contextmanager
+    def running(self, systems, lims, download_servers, net, ssh_port, http_port):
+        """The lab is up (its inventory at ``lab_inventory``) inside the block, and down after it, whatever happens."""
+        lab(self.state, "up", "--systems", str(systems), "--lims", str(lims), "--download-servers",
+            str(download_servers), "--inventory", self.lab_inventory, "--net", net, "--ssh-port", str(ssh_port),
+            "--http-port", str(http_port))
+        try:
+            yield self
+        finally:
+            subprocess.run([LAB, "down", "--state-dir", self.state], capture_output=True, check=False)
+
+    def status(self):
+        """Node name -> what the lab says of it (ip, system, root, eri_sn ...)."""
+        return dict((n["name"], n) for n in json.loads(lab(self.state, "status", "--json")))
+
+    def lims(self):
+        return [n for n in self.status().values() if n["kind"] == "lim"]
+
+    def journal_entries(self, system):
+        return json.loads(lab(self.state, "journal", system, "--json"))
+
+    def journal(self, system):
+        """The system's commands, in order."""
+        return [e["command"] for e in self.journal_entries(system)]
+
+    def served(self, name, client=None):
+        """The certificate LIM ``name`` serves on 5061, read by an independent TLS client that checks the
+        chain against the PKI store's CA and the LIM's name; ``client``: (cert, key) files to present."""
+        node = self.status()[name]
+        context = ssl.create_default_context(cafile=os.path.join(self.pki, "ca", "ca.pem"))
+        if client:
+            context.load_cert_chain(*client)
+        with socket.create_connection((node["ip"], 5061), timeout=5) as sock:
+            with context.wrap_socket(sock, server_hostname=node["fqdn"]) as tls:
+                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+    def _node_paths(self):
+        for node in self.status().values():
+            for base, dummy, files in os.walk(node["root"]):
+                for name in files:
+                    yield os.path.join(base, name)
+
+    def node_files(self):
+        """Every file under every node's root, with bytes and mode."""
+        state = {}
+        for path in self._node_paths():
+            with open(path, "rb") as handle:
+                state[path] = (handle.read(), os.stat(path).st_mode & 0o7777)
+        return state
+
+    def node_hashes(self):
+        """Every file under every node's root, by SHA-256."""
+        return dict((path, hashlib.sha256(content).hexdigest()) for path, (content, dummy) in self.node_files().items())
 
 
 class PlaybookRun(object):

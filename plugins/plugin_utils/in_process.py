@@ -100,4 +100,3 @@ class InProcessAction(ActionBase):
         module = importlib.import_module("ansible_collections.mxone.pki.plugins.modules." + self.MODULE)
         result.update(run_module(self, task_vars, "mxone.pki." + self.MODULE, module.module_kwargs(), module.run))
         return result
-

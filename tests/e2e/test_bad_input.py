@@ -7,18 +7,15 @@ Each case is its own test.
 """
 
 import datetime
-import hashlib
-import json
 import os
 import shutil
-import subprocess
 
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from helpers import LAB, ROOT, ansible_env, CustomerPki, lab, run_playbook
+from helpers import ROOT, ansible_env, CustomerPki, LabFleet, run_playbook
 
 NET = "127.%d" % (200 + os.getpid() % 40)
 SSH_PORT, HTTP_PORT = 2722, 8580
@@ -27,23 +24,7 @@ ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
-class Fleet(object):
-    def __init__(self, base):
-        self.base = base
-        self.state = str(base / "state")
-        self.inventory = str(base / "inventory" / "hosts.yml")
-        self.pki = str(base / "inventory" / "pki")
-
-    def node_hashes(self):
-        hashes = {}
-        for node in json.loads(lab(self.state, "status", "--json")):
-            for base, _dirs, files in os.walk(node["root"]):
-                for name in files:
-                    path = os.path.join(base, name)
-                    with open(path, "rb") as handle:
-                        hashes[path] = hashlib.sha256(handle.read()).hexdigest()
-        return hashes
-
+class Fleet(LabFleet):
     def variant(self, tmp_path, edit=None, pki_edit=None):
         """A copy of the inventory dir (secrets and PKI store included) changed by ``edit``/``pki_edit``."""
         target = tmp_path / "inventory"
@@ -61,14 +42,10 @@ class Fleet(object):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("badinput"))
-    lab(f.state, "up", "--systems", "2", "--lims", "2", "--download-servers", "1", "--inventory", f.inventory,
-        "--net", NET, "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT))
-    try:
+    with f.running(2, 2, 1, NET, SSH_PORT, HTTP_PORT):
         run = run_playbook(ROLLOUT, inventory=f.inventory, env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
         assert run.rc == 0, run.output
         yield f
-    finally:
-        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True, check=False)
 
 
 def systems(data):

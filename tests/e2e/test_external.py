@@ -7,13 +7,11 @@ helpers.CustomerPki), the signed files come back through the drop folder as
 PEM, then PKCS#7, then PKCS#12 with a new certificate.
 """
 
-import json
 import os
 import re
 import shutil
 import socket
 import ssl
-import subprocess
 import time
 import urllib.request
 
@@ -22,7 +20,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from helpers import LAB, ROOT, ansible_env, CustomerPki, lab, run_playbook, summary_row
+from helpers import ROOT, ansible_env, CustomerPki, LabFleet, run_playbook, summary_row
 
 NET = "127.%d" % (60 + os.getpid() % 30)
 SSH_PORT = 2522
@@ -34,11 +32,9 @@ PFX_PASSWORD = "pfx-Secret-42"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
-class Fleet(object):
+class Fleet(LabFleet):
     def __init__(self, base):
-        self.base = base
-        self.state = str(base / "state")
-        self.lab_inventory = str(base / "inventory" / "hosts.yml")
+        super(Fleet, self).__init__(base)
         # The external variant lives outside the lab's state and inventory dirs (lab down refuses foreign files).
         self.inventory = str(base / "external" / "hosts.yml")
         self.pki = str(base / "external" / "pki")
@@ -62,26 +58,6 @@ class Fleet(object):
         group["vars"]["mxone_csr_subject"] = {"country": "SE", "state": "Stockholm", "organization": "Lab Telecom"}
         with open(self.inventory, "w") as handle:
             handle.write(yaml.safe_dump(data))
-
-    def status(self):
-        return dict((n["name"], n) for n in json.loads(lab(self.state, "status", "--json")))
-
-    def lims(self):
-        return [n for n in self.status().values() if n["kind"] == "lim"]
-
-    def journal(self):
-        return json.loads(lab(self.state, "journal", "lab1", "--json"))
-
-    def node_files(self):
-        """Every file under every node's root, with bytes and mode."""
-        state = {}
-        for node in self.status().values():
-            for base, _dirs, files in os.walk(node["root"]):
-                for file_name in files:
-                    path = os.path.join(base, file_name)
-                    with open(path, "rb") as handle:
-                        state[path] = (handle.read(), os.stat(path).st_mode & 0o7777)
-        return state
 
     def rollout(self, *args):
         return run_playbook(ROLLOUT, inventory=self.inventory, args=args,
@@ -130,13 +106,9 @@ def handshake_retrying(ip, server_name, cafile, seconds=5):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("external"))
-    lab(f.state, "up", "--systems", "1", "--lims", "2", "--download-servers", "1", "--inventory", f.lab_inventory,
-        "--net", NET, "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT))
-    try:
+    with f.running(1, 2, 1, NET, SSH_PORT, HTTP_PORT):
         f.make_external_inventory()
         yield f
-    finally:
-        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True, check=False)
 
 
 def test_first_run_writes_the_csr_and_stops_the_system_with_instructions(fleet):
@@ -151,7 +123,7 @@ def test_first_run_writes_the_csr_and_stops_the_system_with_instructions(fleet):
     san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sorted(san.get_values_for_type(x509.DNSName)) == ["lim1.lab1.mx.test", "lim2.lab1.mx.test"]
     assert fleet.node_files() == before  # nothing delivered, not even to the download server
-    assert fleet.journal() == []
+    assert fleet.journal_entries("lab1") == []
     assert "PRIVATE KEY" not in run.output
 
 
@@ -172,7 +144,7 @@ def test_check_mode_with_the_signed_files_dropped_tells_the_truth_and_writes_not
     assert run.recap["dl1"]["changed"] == 1  # the phones' ca.pem would change
     assert fleet.node_files() == before
     assert sorted(os.path.join(b, n) for b, _dirs, files in os.walk(fleet.pki) for n in files) == store
-    assert fleet.journal() == []
+    assert fleet.journal_entries("lab1") == []
 
 
 def test_second_run_imports_deploys_and_every_lim_verifies_against_the_customer_root(fleet, tmp_path):
@@ -200,32 +172,32 @@ def test_second_run_imports_deploys_and_every_lim_verifies_against_the_customer_
         handle.write(phone_ca)
     for node in fleet.lims():
         handshake(node["ip"], node["fqdn"], path)
-    entries = fleet.journal()
+    entries = fleet.journal_entries("lab1")
     assert [e["command"] for e in entries] == ACTIVATION, entries
     assert all(e["exit"] == 0 for e in entries)
 
 
 def test_third_run_with_the_same_drop_changes_nothing(fleet):
-    journal, files = fleet.journal(), fleet.node_files()
+    journal, files = fleet.journal_entries("lab1"), fleet.node_files()
     run = fleet.rollout()
     assert run.rc == 0, run.output
     assert run.changed == 0, run.output
-    assert fleet.journal() == journal
+    assert fleet.journal_entries("lab1") == journal
     assert fleet.node_files() == files
 
 
 def test_the_same_certificate_as_pkcs7_changes_nothing(fleet):
-    journal = fleet.journal()
+    journal = fleet.journal_entries("lab1")
     fleet.clear_drop()
     fleet.put("server.p7b", fleet.customer.p7b(fleet.leaf))
     run = fleet.rollout()
     assert run.rc == 0, run.output
     assert run.changed == 0, run.output
-    assert fleet.journal() == journal
+    assert fleet.journal_entries("lab1") == journal
 
 
 def test_a_new_certificate_as_pkcs12_is_imported_deployed_and_served(fleet):
-    journal = fleet.journal()
+    journal = fleet.journal_entries("lab1")
     old_serial = fleet.leaf.serial_number
     leaf = fleet.sign()  # the same CSR signed again: a new certificate for the same key
     assert leaf.serial_number != old_serial
@@ -238,4 +210,4 @@ def test_a_new_certificate_as_pkcs12_is_imported_deployed_and_served(fleet):
     assert PFX_PASSWORD not in run.output
     for node in fleet.lims():
         assert handshake_retrying(node["ip"], node["fqdn"], fleet.root_file).serial_number == leaf.serial_number
-    assert [e["command"] for e in fleet.journal()[len(journal):]] == ACTIVATION
+    assert [e["command"] for e in fleet.journal_entries("lab1")[len(journal):]] == ACTIVATION

@@ -5,7 +5,6 @@ in the middle of delivery. After each: every LIM holds its old or its new bundle
 TLS is up on every LIM that was up before; and a plain re-run converges.
 """
 
-import json
 import os
 import signal
 import socket
@@ -16,7 +15,7 @@ import time
 import pytest
 from cryptography import x509
 
-from helpers import LAB, ROOT, ansible_env, lab, run_playbook
+from helpers import ROOT, ansible_env, lab, LabFleet, run_playbook
 from ansible_collections.mxone.pki.plugins.module_utils.bundle import check_sn_bundle
 from ansible_collections.mxone.pki.plugins.module_utils.certs import utcnow
 
@@ -27,15 +26,7 @@ ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
-class Fleet(object):
-    def __init__(self, base):
-        self.state = str(base / "state")
-        self.inventory = str(base / "inventory" / "hosts.yml")
-        self.pki = str(base / "inventory" / "pki")
-
-    def lims(self):
-        return [n for n in json.loads(lab(self.state, "status", "--json")) if n["kind"] == "lim"]
-
+class Fleet(LabFleet):
     def rollout(self, *args):
         return run_playbook(ROLLOUT, inventory=self.inventory, args=args,
                             env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
@@ -92,13 +83,9 @@ class Fleet(object):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("faults"))
-    lab(f.state, "up", "--systems", "2", "--lims", "3", "--download-servers", "1", "--inventory", f.inventory,
-        "--net", NET, "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT))
-    try:
+    with f.running(2, 3, 1, NET, SSH_PORT, HTTP_PORT):
         assert f.rollout().rc == 0
         yield f
-    finally:
-        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True, check=False)
 
 
 def current(fleet):

@@ -5,19 +5,16 @@ Time is moved with certificate validity (a short-lived certificate is due at onc
 The tests run in file order on one lab and build on each other.
 """
 
-import hashlib
 import json
 import os
 import socket
 import ssl
-import subprocess
 
 import pytest
 import yaml
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from helpers import LAB, ROOT, ansible_env, lab, run_playbook, summary_row
+from helpers import ROOT, ansible_env, lab, LabFleet, run_playbook, summary_row
 
 NET = "127.%d" % (160 + os.getpid() % 40)
 SSH_PORT, HTTP_PORT = 2622, 8480
@@ -27,32 +24,13 @@ ACTIVATION = ["media_encryption_enable -type extension", "data_backup", "reload 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
-class Fleet(object):
+class Fleet(LabFleet):
     def __init__(self, base):
-        self.base = base
-        self.state = str(base / "state")
-        self.inventory = str(base / "inventory" / "hosts.yml")
-        self.pki = str(base / "inventory" / "pki")
+        super(Fleet, self).__init__(base)
         self.summary = str(base / "renew-summary.json")
-
-    def status(self):
-        return dict((n["name"], n) for n in json.loads(lab(self.state, "status", "--json")))
-
-    def journal(self, system):
-        return [e["command"] for e in json.loads(lab(self.state, "journal", system, "--json"))]
 
     def journals(self):
         return dict((s, self.journal(s)) for s in ("lab1", "lab2"))
-
-    def node_hashes(self):
-        hashes = {}
-        for node in self.status().values():
-            for base, _dirs, files in os.walk(node["root"]):
-                for name in files:
-                    path = os.path.join(base, name)
-                    with open(path, "rb") as handle:
-                        hashes[path] = hashlib.sha256(handle.read()).hexdigest()
-        return hashes
 
     def edit_inventory(self, edit):
         with open(self.inventory) as handle:
@@ -70,27 +48,14 @@ class Fleet(object):
         with open(self.summary) as handle:
             return json.load(handle)
 
-    def served(self, node_name, client=None):
-        node = self.status()[node_name]
-        context = ssl.create_default_context(cafile=os.path.join(self.pki, "ca", "ca.pem"))
-        if client:
-            context.load_cert_chain(*client)
-        with socket.create_connection((node["ip"], 5061), timeout=5) as sock:
-            with context.wrap_socket(sock, server_hostname=node["fqdn"]) as tls:
-                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
-
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("renew"))
-    lab(f.state, "up", "--systems", "2", "--lims", "2", "--download-servers", "1", "--inventory", f.inventory,
-        "--net", NET, "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT))
-    try:
+    with f.running(2, 2, 1, NET, SSH_PORT, HTTP_PORT):
         run = f.play("rollout.yml")
         assert run.rc == 0, run.output
         yield f
-    finally:
-        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True, check=False)
 
 
 def test_nothing_due_right_after_a_rollout(fleet):

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import socket
-import ssl
 import struct
 import subprocess
 import time
@@ -24,7 +23,7 @@ import yaml
 from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import LAB, ROOT, ansible_env, lab, run_playbook
+from helpers import ROOT, ansible_env, lab, LabFleet, run_playbook
 
 NET = "127.241"
 SSH_PORT, HTTP_PORT = 2961, 8961
@@ -36,18 +35,12 @@ WIDTH, HEIGHT = 1280, 900
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
-class Fleet(object):
+class Fleet(LabFleet):
     def __init__(self, base):
-        self.base = base
-        self.state = str(base / "state")
-        self.inventory = str(base / "inventory" / "hosts.yml")
-        self.pki = str(base / "inventory" / "pki")
+        super(Fleet, self).__init__(base)
         self.reports = str(base / "reports")
         self.html = os.path.join(self.reports, "fleet.html")
         self.prom = os.path.join(self.reports, "mxone_pki.prom")
-
-    def status(self):
-        return dict((n["name"], n) for n in json.loads(lab(self.state, "status", "--json")))
 
     def play(self, name, *args):
         return run_playbook(os.path.join(PLAYBOOKS, name), inventory=self.inventory, args=args,
@@ -56,14 +49,6 @@ class Fleet(object):
     def report(self, *args):
         return self.play("report.yml", "-e", "mxone_report_html_path=%s" % self.html,
                          "-e", "mxone_report_prom_path=%s" % self.prom, *args)
-
-    def served(self, name):
-        """The certificate the LIM serves, read by an independent TLS client (chain and name checked)."""
-        node = self.status()[name]
-        context = ssl.create_default_context(cafile=os.path.join(self.pki, "ca", "ca.pem"))
-        with socket.create_connection((node["ip"], 5061), timeout=5) as sock:
-            with context.wrap_socket(sock, server_hostname=node["fqdn"]) as tls:
-                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
 
 
 def read(path):
@@ -83,9 +68,7 @@ def metrics(path):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("report"))
-    lab(f.state, "up", "--systems", "1", "--lims", "2", "--download-servers", "1", "--inventory", f.inventory,
-        "--net", NET, "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT))
-    try:
+    with f.running(1, 2, 1, NET, SSH_PORT, HTTP_PORT):
         with open(f.inventory) as handle:
             data = yaml.safe_load(handle)
         data["all"]["children"]["mxone_systems"]["children"]["mxone_lab1"]["vars"]["mxone_cert_mode"] = "lim"
@@ -99,8 +82,6 @@ def fleet(tmp_path_factory):
         run = f.play("rollout.yml", "-e", "mxone_issue_renew_before=10")
         assert run.rc == 0, run.output
         yield f
-    finally:
-        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True, check=False)
 
 
 def test_report_has_every_lim_with_the_served_dates_and_marks_the_expiring_one(fleet):

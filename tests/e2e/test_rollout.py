@@ -9,14 +9,13 @@ import json
 import os
 import socket
 import ssl
-import subprocess
 import sys
 import time
 
 import pytest
 from cryptography import x509
 
-from helpers import LAB, ROOT, ansible_env, lab, run_playbook, summary_row
+from helpers import ROOT, LabFleet, ansible_env, lab, run_playbook, summary_row
 
 NET = "127.%d" % (100 + os.getpid() % 40)
 SSH_PORT = 2422
@@ -28,29 +27,10 @@ ACTIVATION = ["media_encryption_enable -type extension", "data_backup", "reload 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
-class Fleet(object):
+class Fleet(LabFleet):
     def __init__(self, base):
-        self.state = str(base / "state")
-        self.inventory = str(base / "inventory" / "hosts.yml")
-        self.pki = str(base / "inventory" / "pki")
+        super(Fleet, self).__init__(base)
         self.timings = {}
-
-    def status(self):
-        return dict((n["name"], n) for n in json.loads(lab(self.state, "status", "--json")))
-
-    def journal(self, system):
-        return json.loads(lab(self.state, "journal", system, "--json"))
-
-    def node_files(self):
-        """Every file under every node's root, with bytes and mode."""
-        state = {}
-        for name, node in self.status().items():
-            for base, _dirs, files in os.walk(node["root"]):
-                for file_name in files:
-                    path = os.path.join(base, file_name)
-                    with open(path, "rb") as handle:
-                        state[path] = (handle.read(), os.stat(path).st_mode & 0o7777)
-        return state
 
     def rollout(self, *args, playbook=ROLLOUT):
         started = time.monotonic()
@@ -71,17 +51,11 @@ def handshake(ip, server_name, cafile, port=5061):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("rollout"))
-    lab(f.state, "up", "--systems", "2", "--lims", "3", "--download-servers", "1", "--inventory", f.inventory,
-        "--net", NET, "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT))
     try:
-        yield f
+        with f.running(2, 3, 1, NET, SSH_PORT, HTTP_PORT):
+            yield f
     finally:
-        subprocess.run([LAB, "down", "--state-dir", f.state], capture_output=True, check=False)
         print("\nrollout timings (s): %s" % json.dumps(f.timings), file=sys.stderr)
-
-
-def lims(fleet):
-    return [n for n in fleet.status().values() if n["kind"] == "lim"]
 
 
 def test_check_diff_on_a_fresh_lab_changes_no_node_file_and_shows_the_changes(fleet):
@@ -94,7 +68,7 @@ def test_check_diff_on_a_fresh_lab_changes_no_node_file_and_shows_the_changes(fl
     assert "/etc/opt/eri_sn/certs/eri_sn_cert.pem" in run.output  # the diff names the node file...
     assert "lim3.lab2.mx.test" in run.output and "reason: missing" in run.output  # ...and what would go there, and why
     for system in ("lab1", "lab2"):
-        assert fleet.journal(system) == []
+        assert fleet.journal_entries(system) == []
     assert "PRIVATE KEY" not in run.output
 
 
@@ -103,7 +77,7 @@ def test_first_run_deploys_and_every_lim_answers_tls_with_its_own_name(fleet):
     fleet.timings["first"] = round(run.seconds, 2)
     assert run.rc == 0, run.output
     ca = os.path.join(fleet.pki, "ca", "ca.pem")
-    for node in lims(fleet):
+    for node in fleet.lims():
         cert = handshake(node["ip"], node["fqdn"], ca)
         assert cert.subject.rfc4514_string() == "CN=*.%s.mx.test" % node["system"]
         with pytest.raises(ssl.SSLCertVerificationError):  # another LIM's name is not good enough for a peer
@@ -116,7 +90,7 @@ def test_first_run_deploys_and_every_lim_answers_tls_with_its_own_name(fleet):
 
 def test_the_journal_shows_one_activation_sequence_per_system_in_order(fleet):
     for system in ("lab1", "lab2"):
-        entries = fleet.journal(system)
+        entries = fleet.journal_entries(system)
         assert [e["command"] for e in entries] == ACTIVATION, entries
         assert all(e["exit"] == 0 for e in entries)
         assert len(set(e["host"] for e in entries)) == 1  # once per system, from one LIM
@@ -130,18 +104,18 @@ def test_the_download_server_serves_ca_pem_that_verifies_every_lim(fleet, tmp_pa
     with open(path, "wb") as handle:
         handle.write(ca_text)
     assert b"PRIVATE KEY" not in ca_text
-    for node in lims(fleet):
+    for node in fleet.lims():
         handshake(node["ip"], node["fqdn"], path)
 
 
 def test_second_run_changes_nothing_and_runs_no_command(fleet):
-    journals = dict((s, fleet.journal(s)) for s in ("lab1", "lab2"))
+    journals = dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2"))
     files = fleet.node_files()
     run = fleet.rollout()
     fleet.timings["second"] = round(run.seconds, 2)
     assert run.rc == 0, run.output
     assert run.changed == 0, run.output
-    assert dict((s, fleet.journal(s)) for s in ("lab1", "lab2")) == journals
+    assert dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2")) == journals
     assert fleet.node_files() == files
     assert summary_row(run.output, "lab1")["result"] == "unchanged", run.output
 
@@ -155,17 +129,17 @@ def test_verify_playbook_is_read_only_and_passes(fleet):
 def test_adding_a_lim_reissues_only_that_systems_certificate_and_reloads_only_it(fleet):
     lab2_cert = open(os.path.join(fleet.pki, "certs", "lab2", "server.pem"), "rb").read()
     lab1_key = open(os.path.join(fleet.pki, "certs", "lab1", "server.key"), "rb").read()
-    journals = dict((s, fleet.journal(s)) for s in ("lab1", "lab2"))
+    journals = dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2"))
     lab(fleet.state, "add-lim", "lab1")
     run = fleet.rollout()
     assert run.rc == 0, run.output
     assert "names_changed" in run.output and "lim4.lab1.mx.test" in run.output
     assert open(os.path.join(fleet.pki, "certs", "lab2", "server.pem"), "rb").read() == lab2_cert
     assert open(os.path.join(fleet.pki, "certs", "lab1", "server.key"), "rb").read() == lab1_key
-    assert fleet.journal("lab2") == journals["lab2"]
-    assert [e["command"] for e in fleet.journal("lab1")[len(journals["lab1"]):]] == ACTIVATION
+    assert fleet.journal_entries("lab2") == journals["lab2"]
+    assert [e["command"] for e in fleet.journal_entries("lab1")[len(journals["lab1"]):]] == ACTIVATION
     ca = os.path.join(fleet.pki, "ca", "ca.pem")
-    for node in lims(fleet):
+    for node in fleet.lims():
         handshake(node["ip"], node["fqdn"], ca)
     new = fleet.status()["lab1-lim4"]
     san = handshake(new["ip"], new["fqdn"], ca).extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -193,13 +167,13 @@ def test_a_bad_inventory_is_refused_before_any_node_is_touched(fleet, tmp_path):
         systems["mxone_lab2"]["hosts"]["lab2-lim3"]["ansible_host"] = "not-an-ip"
     inventory = _inventory_variant(fleet, tmp_path, break_it)
     files = fleet.node_files()
-    journals = dict((s, fleet.journal(s)) for s in ("lab1", "lab2"))
+    journals = dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2"))
     run = run_playbook(ROLLOUT, inventory=inventory, env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
     assert run.rc != 0
     assert "lab1-lim1, lab1-lim2: mxone_lim: LIM number 1 is used by 2 hosts" in run.output
     assert "lab2-lim3: ansible_host: 'not-an-ip' is not an IP address" in run.output
     assert fleet.node_files() == files
-    assert dict((s, fleet.journal(s)) for s in ("lab1", "lab2")) == journals
+    assert dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2")) == journals
 
 
 def test_encryption_off_deploys_without_activation(fleet, tmp_path):
@@ -208,13 +182,13 @@ def test_encryption_off_deploys_without_activation(fleet, tmp_path):
         group["vars"]["mxone_encryption"] = False
         group["vars"]["mxone_extra_dns"] = ["sip.lab2.mx.test"]  # a name change, so lab2 gets a new bundle
     inventory = _inventory_variant(fleet, tmp_path, encryption_off)
-    journals = dict((s, fleet.journal(s)) for s in ("lab1", "lab2"))
+    journals = dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2"))
     run = run_playbook(ROLLOUT, inventory=inventory, env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
     assert run.rc == 0, run.output
     row = summary_row(run.output, "lab2")
     assert row["result"] == "CHANGED" and row["certificate (why)"].startswith("lab2 names_changed"), run.output
     assert row["commands"] == "none", run.output
-    assert dict((s, fleet.journal(s)) for s in ("lab1", "lab2")) == journals  # no command on either system
+    assert dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2")) == journals  # no command on either system
     # not reloaded: the LIMs still serve the previous certificate, which lacks the new name
     ca = os.path.join(fleet.pki, "ca", "ca.pem")
     node = fleet.status()["lab2-lim1"]
