@@ -24,10 +24,9 @@ import datetime
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts, run_sh
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import (
-    Material, activated, deliver, node_files, restore)
+    Material, activated, deliver, restore)
 
 
 class ActionModule(ActionBase):
@@ -71,14 +70,6 @@ class ActionModule(ActionBase):
             if job.get("certificate") and args.get("key_passphrase") is not None:
                 job["certificate"] = dict(job["certificate"], key_passphrase=args["key_passphrase"])
             jobs[job["host"]] = job
-        # Build each certificate's bundle before the threads start: once per certificate, not per node.
-        for job in jobs.values():
-            if job.get("stop"):
-                continue
-            try:
-                node_files(job, material, bool(self._play_context.check_mode))
-            except MxonePkiError:
-                pass  # reported for each node that needed it
         stopped = dict((host, dict(failed=True, changed=False, msg=job["stop"]))
                        for host, job in jobs.items() if job.get("stop"))
         by_host = run_on_hosts(self, task_vars, sorted(h for h in jobs if h not in stopped),

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import threading
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -56,14 +57,16 @@ class Material(object):
     def __init__(self, now):
         self.now = now
         self._cache = {}
+        self._lock = threading.Lock()  # the fleet's threads ask at once; the first builds, the others wait
 
     def _once(self, key, make):
-        if key not in self._cache:
-            try:
-                self._cache[key] = (make(), None)
-            except MxonePkiError as error:
-                self._cache[key] = (None, error)
-        value, error = self._cache[key]
+        with self._lock:
+            if key not in self._cache:
+                try:
+                    self._cache[key] = (make(), None)
+                except MxonePkiError as error:
+                    self._cache[key] = (None, error)
+            value, error = self._cache[key]
         if error is not None:
             raise error
         return value
