@@ -1,8 +1,9 @@
 """mxone.pki lab: a local MX-ONE fleet of real sshd nodes on loopback IPs.
 
-    lab up --systems 2 --lims 3 --download-servers 1 --inventory PATH
+    lab up --systems 2 --lims 3 --download-servers 1 --inventory PATH [--reload-seconds 2]
     lab status [--json]
     lab journal SYSTEM [--json]
+    lab reload-time SYSTEM [N|default] [--lim L] [--json]
     lab fault NODE|SYSTEM down|reload-fails|disk-full|no-licence|clear
     lab add-lim SYSTEM
     lab system-state SYSTEM
@@ -15,6 +16,7 @@ See tests/lab/README.md.  Stdlib only; must run as root.
 import argparse
 import concurrent.futures
 import contextlib
+import heapq
 import json
 import os
 import re
@@ -441,6 +443,8 @@ def cmd_up(args, lab):
         raise Fail(f"--systems must be 1..{DL_OCTET - 1}")
     if not 1 <= args.lims <= 254 or not 0 <= args.download_servers <= 254:
         raise Fail("--lims must be 1..254, --download-servers 0..254")
+    if not 0 <= args.reload_seconds <= 3600:
+        raise Fail("--reload-seconds must be 0..3600")
     ensure_prereqs()
     if os.path.exists(lab.dir):  # leftovers of a partial up
         teardown(lab, quiet=True)
@@ -448,7 +452,7 @@ def cmd_up(args, lab):
     data = {
         "version": 1, "state_dir": lab.dir, "net": args.net, "ssh_port": args.ssh_port,
         "http_port": args.http_port, "tls_ports": list(sim.TLS_PORTS), "lab_dir": HERE,
-        "created": sim.now_iso(), "tmpfs_size": args.tmpfs_size,
+        "created": sim.now_iso(), "tmpfs_size": args.tmpfs_size, "reload_seconds": args.reload_seconds,
         "ssh_key": lab.path("ssh", "id_ed25519"),
         "systems": {}, "nodes": {},
     }
@@ -613,6 +617,24 @@ def cmd_down(args, lab):
     return teardown(lab)
 
 
+def tls_state(lab, name, faults, labd):
+    """(state, back_at, problem) of a LIM's TLS: "up", "starting" (back at ISO) or "down" (and why)."""
+    if labd.get("tls", {}).get(name):
+        return "up", None, None
+    if "down" in faults.get(name, []):
+        return "down", None, "node down"
+    spec = sim.load_json(lab.tls_spec_path(name), {}) or {}
+    if not spec:
+        return "down", None, "never reloaded"
+    if not spec.get("active"):
+        return "down", None, spec.get("problem") or "listeners stopped"
+    if labd.get("errors", {}).get(name):
+        return "down", None, labd["errors"][name]
+    if not labd:
+        return "down", None, "lab daemon not running (the next reload starts it)"
+    return "starting", sim.iso_of(float(spec.get("up_at") or 0)), None
+
+
 def node_rows(lab, data):
     faults = lab.faults()
     try:
@@ -638,6 +660,7 @@ def node_rows(lab, data):
         if n["kind"] == "lim":
             row["fqdn"] = f"lim{n['lim']}.{data['systems'][n['system']]['domain']}"
             row["eri_sn"] = n["mount"]
+            row["tls_state"], row["tls_back_at"], row["tls_problem"] = tls_state(lab, n["name"], faults, st)
         else:
             row["http"] = bool(http.get(n["name"]))
             row["url"] = n["url"]
@@ -653,12 +676,17 @@ def cmd_status(args, lab):
         print(json.dumps(rows, indent=1))
         return 0
     log(f"lab at {lab.dir}: inventory {data['inventory']}")
-    log(f"{'node':<14}{'kind':<9}{'ip':<16}{'port':<6}{'up':<5}{'tls':<5}{'http':<5}faults")
+    log(f"{'node':<14}{'kind':<9}{'ip':<16}{'port':<6}{'up':<5}{'tls':<10}{'http':<5}{'faults':<14}tls detail")
     for r in rows:
         http = ("yes" if r["http"] else "no") if r["kind"] == "download" else "-"
+        detail = ""
+        if r["kind"] == "lim" and r["tls_state"] == "starting":
+            detail = f"back at {r['tls_back_at']}"
+        elif r["kind"] == "lim" and r["tls_state"] == "down":
+            detail = r["tls_problem"]
         log(f"{r['name']:<14}{r['kind']:<9}{r['ip']:<16}{r['ssh_port']:<6}"
-            f"{'yes' if r['up'] else 'no':<5}{'yes' if r['tls'] else 'no':<5}{http:<5}"
-            f"{','.join(r['faults']) or '-'}")
+            f"{'yes' if r['up'] else 'no':<5}{r.get('tls_state', '-'):<10}{http:<5}"
+            f"{','.join(r['faults']) or '-':<14}{detail}".rstrip())
     return 0
 
 
@@ -679,11 +707,71 @@ def read_journal(lab, system):
 
 def cmd_journal(args, lab):
     entries = read_journal(lab, args.system)
+    # Commands are journaled when they end (with the time they started), tls-up events when the
+    # listeners start: merge the two by time, each keeping its own order (commands: execution order).
+    commands = [e for e in entries if "command" in e]
+    events = [e for e in entries if "command" not in e]
+    entries = list(heapq.merge(commands, events, key=lambda e: e["time"]))
     if args.json:
         print(json.dumps(entries, indent=1))
     else:
         for e in entries:
-            print(f"{e['time']} {e['host']} {e['command']} {e['exit']}")
+            if "command" in e:
+                print(f"{e['time']} {e['host']} {e['command']} {e['exit']}")
+            else:
+                print(f"{e['time']} {e['host']} [{e.get('event')} after reload {e.get('reload')}]")
+    return 0
+
+
+def cmd_reload_time(args, lab):
+    data = lab.data
+    system = args.system
+    if system not in data["systems"]:
+        raise Fail(f"no system {system!r} (systems: {', '.join(data['systems'])})")
+    lims = lab.system_lims(system, data)
+    target = None
+    if args.lim is not None:
+        by_name = dict((n["name"], n) for n in lims)
+        by_no = dict((str(n["lim"]), n) for n in lims)
+        node = by_name.get(args.lim) or by_no.get(args.lim)
+        if node is None:
+            raise Fail(f"no LIM {args.lim!r} in {system} (LIMs: {', '.join(by_name)})")
+        target = node["name"]
+    if args.seconds is not None:
+        if args.seconds == "default":
+            value = None
+        else:
+            try:
+                value = float(args.seconds)
+            except ValueError:
+                raise Fail(f"N must be a number of seconds or 'default', not {args.seconds!r}") from None
+            if not 0 <= value <= 3600:
+                raise Fail("N must be 0..3600 seconds")
+        path = os.path.join(lab.system_dir(system), "reload.json")
+        with sim.flocked(os.path.join(lab.system_dir(system), "lock")):  # not in the middle of a command
+            conf = sim.load_json(path, {}) or {}
+            conf.setdefault("lims", {})
+            if target:
+                conf["lims"].pop(target, None)
+                if value is not None:
+                    conf["lims"][target] = value
+            elif value is None:
+                conf.pop("seconds", None)
+            else:
+                conf["seconds"] = value
+            sim.write_json(path, conf)
+    settings = lab.reload_settings(system, data)
+    out = {"system": system, "lab_seconds": settings["lab"], "system_seconds": settings["system"],
+           "lims": dict((n["name"], lab.reload_seconds(settings, n["name"])) for n in lims),
+           "per_lim": settings["lims"]}
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    own = settings["system"] is not None
+    log(f"{system}: reload takes {settings['system'] if own else settings['lab']:g} s "
+        f"({'set for the system' if own else 'the lab default'}; lab default {settings['lab']:g} s)")
+    for name, seconds in out["lims"].items():
+        log(f"  {name}: {seconds:g} s{' (set for this LIM)' if name in settings['lims'] else ''}")
     return 0
 
 
@@ -791,6 +879,8 @@ def main(argv=None):
     p.add_argument("--ssh-port", type=int, default=2222)
     p.add_argument("--http-port", type=int, default=8080)
     p.add_argument("--tmpfs-size", default="4m", help="size of each node's eri_sn tmpfs")
+    p.add_argument("--reload-seconds", type=float, default=sim.DEFAULT_RELOAD_SECONDS,
+                   help="how long a reload keeps TLS down (default %(default)g)")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("down", parents=[common], help="stop everything, remove the state dir")
     p.set_defaults(func=cmd_down)
@@ -801,6 +891,14 @@ def main(argv=None):
     p.add_argument("system")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_journal)
+    p = sub.add_parser("reload-time", parents=[common],
+                       help="how long a reload of a system (or of one LIM of it) keeps TLS down")
+    p.add_argument("system")
+    p.add_argument("seconds", nargs="?", metavar="N|default",
+                   help="seconds (float); 'default' removes the setting; none: print the settings")
+    p.add_argument("--lim", help="one LIM (its number or node name): a slow LIM")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reload_time)
     p = sub.add_parser("fault", parents=[common], help="inject or clear a fault")
     p.add_argument("node", help="node name, or a system name for all its LIMs")
     p.add_argument("kind", choices=sim.FAULT_KINDS)

@@ -107,6 +107,7 @@ BUNDLE_REL = "certs/eri_sn_cert.pem"
 CA_REL = "certs/ca.pem"
 IPTEL_REL = "ip_telephony.conf"
 TLSCONF_REL = "tls_telephony.conf"
+DEFAULT_RELOAD_SECONDS = 2.0
 
 
 def tls_enabled(eri):
@@ -140,6 +141,11 @@ VERIFY_MODES = {
 
 def now_iso():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+def iso_of(epoch):
+    """ISO 8601 (UTC, microseconds) of an epoch time, in the journal's format."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="microseconds")
 
 
 def load_json(path, default=None):
@@ -233,6 +239,36 @@ class Lab:
 
     def system_dir(self, system):
         return self.path("systems", system)
+
+    def reload_settings(self, system, data=None):
+        """How long a reload of ``system`` keeps TLS down: the lab's default, the system's and per-LIM times.
+
+        Returns {"lab": s, "system": s or None, "lims": {node: s}} from lab.json (``reload_seconds``)
+        and ``systems/<system>/reload.json`` ({"seconds": s, "lims": {node: s}}, written by
+        ``lab reload-time``).
+        """
+        data = data or self.data
+        conf = load_json(os.path.join(self.system_dir(system), "reload.json"), {}) or {}
+        return {"lab": float(data.get("reload_seconds", DEFAULT_RELOAD_SECONDS)),
+                "system": conf.get("seconds"), "lims": dict(conf.get("lims") or {})}
+
+    @staticmethod
+    def reload_seconds(settings, name):
+        """The reload time of LIM ``name``: its own, else its system's, else the lab's."""
+        for value in (settings["lims"].get(name), settings["system"]):
+            if value is not None:
+                return float(value)
+        return settings["lab"]
+
+    def append_journal(self, system, entry):
+        """One journal line, appended with a single O_APPEND write (lines never interleave)."""
+        line = (json.dumps(entry) + "\n").encode()
+        fd = os.open(os.path.join(self.system_dir(system), "journal.jsonl"),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
 
 
 class LabError(Exception):
@@ -487,7 +523,10 @@ class LabDaemon:
         self.lab = Lab(state_dir)
         self.sel = selectors.EpollSelector()
         self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
         self.tls = {}
+        self.pending = {}  # name -> {"node", "spec", "ctx", "generation", "up_at"}: starts due later
+        self.errors = {}  # name -> why its listeners could not start (last attempt)
         self.http = {}
         self.stopping = False
 
@@ -583,11 +622,8 @@ class LabDaemon:
             with contextlib.suppress(OSError):
                 c.close()
 
-    def _start_tls(self, node, spec):
-        try:
-            ctx = build_server_context(spec["bundle"], spec.get("ca"), spec.get("mode", "none"))
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            return f"cannot load the TLS bundle: {exc}"
+    def _start_tls(self, node, spec, ctx):
+        """Listen on the LIM's TLS ports with ``ctx``; None, or why not.  Journals tls-up once per reload."""
         svc = _TlsService(node["name"], spec["generation"], ctx)
         for port in spec.get("ports", TLS_PORTS):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -605,7 +641,70 @@ class LabDaemon:
         for s in svc.socks:
             self.sel.register(s, selectors.EVENT_READ, svc)
         self.tls[node["name"]] = svc
+        self._announce(node, spec)
         return None
+
+    def _announce(self, node, spec):
+        """The first start of a reload's listeners is a tls-up event in the system's journal.
+
+        ``tls/<node>.up`` keeps the generation already announced, so that a restart of the
+        listeners (``lab fault NODE clear``, a labd restart) is not journaled again.
+        """
+        if not spec.get("reload"):
+            return
+        mark = self.lab.path("tls", f"{node['name']}.up")
+        try:
+            with open(mark, encoding="ascii") as fh:
+                if fh.read().strip() == spec["generation"]:
+                    return
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            self.lab.append_journal(node["system"], {"time": now_iso(), "host": node["name"],
+                                                     "event": "tls-up", "reload": spec["reload"]})
+            with open(mark + ".tmp", "w", encoding="ascii") as fh:
+                fh.write(spec["generation"] + "\n")
+            os.replace(mark + ".tmp", mark)
+
+    def _want_tls(self, node, spec):
+        """Bring a LIM's listeners to ``spec`` (a new generation): now when due, else at ``up_at``."""
+        name = node["name"]
+        self._stop_tls(name)
+        self.pending.pop(name, None)
+        self.errors.pop(name, None)
+        try:
+            ctx = build_server_context(spec["bundle"], spec.get("ca"), spec.get("mode", "none"))
+        except (OSError, ssl.SSLError, ValueError, KeyError) as exc:
+            err = f"cannot load the TLS bundle: {exc}"
+        else:
+            up_at = float(spec.get("up_at") or 0)
+            if up_at <= time.time():
+                err = self._start_tls(node, spec, ctx)
+            else:
+                self.pending[name] = {"node": node, "spec": spec, "ctx": ctx,
+                                      "generation": spec["generation"], "up_at": up_at}
+                self.cond.notify_all()
+                err = None
+        if err:
+            self.errors[name] = err
+        return err
+
+    def _timer_loop(self):
+        """Start the listeners whose reload time is up (the program units are back)."""
+        with self.cond:
+            while not self.stopping:
+                now = time.time()
+                due = sorted((name for name, p in self.pending.items() if p["up_at"] <= now),
+                             key=lambda name: self.pending[name]["up_at"])
+                for name in due:
+                    p = self.pending.pop(name)
+                    err = self._start_tls(p["node"], p["spec"], p["ctx"])
+                    if err:
+                        self.errors[name] = err
+                    else:
+                        self.errors.pop(name, None)
+                nxt = min((p["up_at"] for p in self.pending.values()), default=None)
+                self.cond.wait(1.0 if nxt is None else min(1.0, max(0.0, nxt - time.time())))
 
     # -- HTTP -------------------------------------------------------------
     def _start_http(self, node, port):
@@ -637,16 +736,24 @@ class LabDaemon:
                     continue
                 down = "down" in faults.get(name, [])
                 if node["kind"] == "lim":
-                    spec = load_json(self.lab.tls_spec_path(name))
-                    want = bool(spec and spec.get("active")) and not down
+                    spec = load_json(self.lab.tls_spec_path(name)) or {}
+                    want = bool(spec.get("active")) and not down
                     cur = self.tls.get(name)
+                    pend = self.pending.get(name)
                     err = None
                     if not want:
                         self._stop_tls(name)
-                    elif cur is None or cur.generation != spec["generation"]:
-                        self._stop_tls(name)
-                        err = self._start_tls(node, spec)
-                    result[name] = {"tls": name in self.tls, "error": err}
+                        self.pending.pop(name, None)
+                        self.errors.pop(name, None)
+                    elif cur is not None and cur.generation == spec["generation"]:
+                        pass
+                    elif pend is not None and pend["generation"] == spec["generation"]:
+                        pass
+                    else:
+                        err = self._want_tls(node, spec)
+                    pend = self.pending.get(name)
+                    result[name] = {"tls": name in self.tls, "error": err,
+                                    "up_at": pend["up_at"] if pend else None}
                 else:
                     err = None
                     if down:
@@ -663,11 +770,14 @@ class LabDaemon:
     def status(self):
         with self.lock:
             return {"tls": {n: True for n in self.tls}, "http": {n: True for n in self.http},
-                    "pid": os.getpid()}
+                    "pending": {n: p["up_at"] for n, p in self.pending.items()},
+                    "errors": dict(self.errors), "pid": os.getpid()}
 
     def shutdown(self):
-        self.stopping = True
         with self.lock:
+            self.stopping = True
+            self.pending.clear()
+            self.cond.notify_all()
             for n in list(self.tls):
                 self._stop_tls(n)
             for n in list(self.http):
@@ -707,7 +817,8 @@ class LabDaemon:
         srv = Server(sock_path, Handler)
         os.chmod(sock_path, 0o600)
         threading.Thread(target=self._accept_loop, daemon=True).start()
-        self.sync()
+        threading.Thread(target=self._timer_loop, daemon=True).start()
+        self.sync()  # restores the listeners from the files: due ones now, the others at up_at
         srv.serve_forever(poll_interval=0.5)
 
 
@@ -793,10 +904,11 @@ def labd_sync(state_dir, nodes=None):
 class Ctx:
     """Where a command runs: lab, node, system."""
 
-    def __init__(self, lab, data, node):
+    def __init__(self, lab, data, node, started=None):
         self.lab = lab
         self.data = data
         self.node = node
+        self.started = time.time() if started is None else started  # epoch; the journal's time
         self.system = node["system"]
         self.out = []
         self.err = []
@@ -945,6 +1057,18 @@ def _lim_check(lim_node, cache, lab):
     return None, {"text": text, "ca_text": ca_text, "mode": mode, "info": info}
 
 
+def _reload_in_progress(lab, lims, now):
+    """(order ISO, [names]) of the LIMs that validated at the last reload and are not back yet."""
+    waiting = []
+    order = None
+    for n in lims:
+        spec = load_json(lab.tls_spec_path(n["name"])) or {}
+        if spec.get("active") and float(spec.get("up_at") or 0) > now:
+            waiting.append(n["name"])
+            order = max(order or "", spec.get("reload") or "")
+    return order, waiting
+
+
 def cmd_reload(ctx, args):
     usage = "Usage: reload --system | reload -u SIPLP,IPLP,TLP65,CSTServer"
     how = None
@@ -962,12 +1086,19 @@ def cmd_reload(ctx, args):
         return 2
     lab, data = ctx.lab, ctx.data
     lims = lab.system_lims(ctx.system, data)
+    order_at = ctx.started
+    order = iso_of(order_at)
+    ordered, waiting = _reload_in_progress(lab, lims, time.time())
+    if waiting:
+        ctx.fail(f"reload: a reload of system {ctx.system} is in progress (ordered {ordered}; "
+                 f"not back yet: {', '.join(waiting)}); try again when it has finished")
+        return 1
     faults = lab.faults()
     names = [n["name"] for n in lims]
     st = ctx.load_state()
     if "reload-fails" in lab.system_faults(ctx.system, data, faults):
         for n in lims:
-            _write_spec(lab, n["name"], None)
+            _write_spec(lab, n["name"], None, order=order, problem="reload-fails fault")
         labd_sync(lab.dir, names)
         ctx.fail(f"reload: system {ctx.system}: program unit SIPLP did not start "
                  f"(lab fault reload-fails); TLS is down on every LIM of the system")
@@ -982,29 +1113,34 @@ def cmd_reload(ctx, args):
                 else:
                     spent.pop(n["name"], None)
             write_json(lab.path("faults.json"), spent)
-        st.setdefault("reloads", []).append({"time": now_iso(), "host": ctx.node["name"],
+        st.setdefault("reloads", []).append({"time": order, "host": ctx.node["name"],
                                              "how": how, "ok": False})
         ctx.save_state(st)
         return 1
     ctx.say(f"reload {how}: system {ctx.system}, {len(lims)} LIM(s)")
+    settings = lab.reload_settings(ctx.system, data)
     problems = {}
     cache = {}
     disabled = set()
+    back = {}
     for n in lims:
         label = f"LIM {n['lim']} ({n['name']})"
         if "down" in faults.get(n["name"], []):
             problems[n["name"]] = f"{label}: not reachable (node is down); not reloaded"
             continue
         if not tls_enabled(node_eri_sn(lab, n)):
-            _write_spec(lab, n["name"], None)
+            _write_spec(lab, n["name"], None, order=order,
+                        problem="TLS not used (TlsEnabled: no in /etc/opt/eri_sn/tls_telephony.conf)")
             disabled.add(n["name"])
             continue
         problem, parts = _lim_check(n, cache, lab)
         if problem:
             problems[n["name"]] = f"{label}: {problem}"
-            _write_spec(lab, n["name"], None)
+            _write_spec(lab, n["name"], None, order=order, problem=problem)
         else:
-            _write_spec(lab, n["name"], parts, n)
+            seconds = lab.reload_seconds(settings, n["name"])
+            back[n["name"]] = seconds
+            _write_spec(lab, n["name"], parts, n, order=order, up_at=order_at + seconds)
     result = labd_sync(lab.dir, names)
     for n in lims:
         if n["name"] in problems:
@@ -1016,16 +1152,19 @@ def cmd_reload(ctx, args):
         r = result.get(n["name"], {})
         if r.get("error"):
             problems[n["name"]] = r["error"]
+            _write_spec(lab, n["name"], None, order=order, problem=r["error"])  # it will not come back
             ctx.fail(f"reload: LIM {n['lim']} ({n['name']}): {r['error']}")
             continue
         spec = load_json(lab.tls_spec_path(n["name"]), {})
         ctx.say(f"LIM {n['lim']} ({n['name']}): eri_sn_cert.pem OK "
                 f"({spec.get('subject')}, valid until {spec.get('not_after')}); TLS on "
-                f"{n['ip']} ports {','.join(map(str, TLS_PORTS))}, client verification "
-                f"{spec.get('mode')}")
-    st.setdefault("reloads", []).append({"time": now_iso(), "host": ctx.node["name"],
+                f"{n['ip']} ports {','.join(map(str, TLS_PORTS))} back in {back[n['name']]:g} s, "
+                f"client verification {spec.get('mode')}")
+    st.setdefault("reloads", []).append({"time": order, "host": ctx.node["name"],
                                          "how": how, "ok": not problems,
-                                         "failed": sorted(problems)})
+                                         "failed": sorted(problems),
+                                         "back_at": {k: iso_of(order_at + v) for k, v in back.items()
+                                                     if k not in problems}})
     ctx.save_state(st)
     if problems:
         ctx.fail(f"reload: failed on {len(problems)} of {len(lims)} LIM(s)")
@@ -1034,29 +1173,40 @@ def cmd_reload(ctx, args):
     return 0
 
 
-def _write_spec(lab, name, parts, node=None):
-    """Desired TLS state of a LIM; parts None means listeners down."""
+def _write_spec(lab, name, parts, node=None, order=None, up_at=None, problem=None):
+    """Desired TLS state of a LIM; parts None means listeners down (``problem`` says why).
+
+    A LIM that validated gets a snapshot of its bundle (and client CA) for this
+    generation, which the listener serves from ``up_at`` (epoch seconds) on.
+    """
     os.makedirs(lab.path("tls"), exist_ok=True)
     spec_path = lab.tls_spec_path(name)
+    generation = uuid.uuid4().hex
+    old = [f for f in os.listdir(lab.path("tls"))
+           if f.startswith(f"{name}.") and f.endswith((".bundle.pem", ".ca.pem"))]
     if parts is None:
-        write_json(spec_path, {"active": False, "generation": uuid.uuid4().hex})
-        return
-    bundle = lab.path("tls", f"{name}.bundle.pem")
-    fd = os.open(bundle + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(parts["text"])
-    os.replace(bundle + ".tmp", bundle)
-    ca = None
-    if parts["ca_text"] is not None:
-        ca = lab.path("tls", f"{name}.ca.pem")
-        with open(ca, "w", encoding="ascii") as fh:
-            fh.write(parts["ca_text"])
-    write_json(spec_path, {
-        "active": True, "generation": uuid.uuid4().hex, "bundle": bundle, "ca": ca,
-        "mode": parts["mode"], "ip": node["ip"], "ports": list(TLS_PORTS),
-        "subject": parts["info"].get("subject"), "not_after": parts["info"].get("not_after"),
-        "reloaded": now_iso(),
-    })
+        write_json(spec_path, {"active": False, "generation": generation, "reload": order,
+                               "problem": problem})
+    else:
+        bundle = lab.path("tls", f"{name}.{generation}.bundle.pem")
+        fd = os.open(bundle, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(parts["text"])
+        ca = None
+        if parts["ca_text"] is not None:
+            ca = lab.path("tls", f"{name}.{generation}.ca.pem")
+            fd = os.open(ca, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(parts["ca_text"])
+        write_json(spec_path, {
+            "active": True, "generation": generation, "bundle": bundle, "ca": ca,
+            "mode": parts["mode"], "ip": node["ip"], "ports": list(TLS_PORTS),
+            "subject": parts["info"].get("subject"), "not_after": parts["info"].get("not_after"),
+            "reloaded": order, "reload": order, "up_at": up_at, "back_at": iso_of(up_at),
+        })
+    for f in old:  # the snapshots of earlier reloads (a running listener has its own copy in memory)
+        with contextlib.suppress(OSError):
+            os.unlink(lab.path("tls", f))
 
 
 COMMANDS = {
@@ -1085,11 +1235,12 @@ def run_command(name, args):
         print(f"{name}: command not found (this is a download server, not an MX-ONE "
               f"service node)", file=sys.stderr)
         return 127
-    started = now_iso()
+    started_at = time.time()
+    started = iso_of(started_at)
     sysdir = lab.system_dir(node["system"])
     os.makedirs(sysdir, exist_ok=True)
     with flocked(os.path.join(sysdir, "lock")):
-        ctx = Ctx(lab, data, node)
+        ctx = Ctx(lab, data, node, started_at)
         try:
             rc = COMMANDS[name](ctx, args)
         except LabError as exc:
@@ -1100,8 +1251,7 @@ def run_command(name, args):
             rc = 1
         entry = {"time": started, "host": node_name,
                  "command": shlex.join([name, *args]), "exit": rc}
-        with open(os.path.join(sysdir, "journal.jsonl"), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+        lab.append_journal(node["system"], entry)
     if ctx.out:
         print("\n".join(ctx.out))
     if ctx.err:
