@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -70,8 +71,22 @@ class LabFleet(object):
         return json.loads(lab(self.state, "journal", system, "--json"))
 
     def journal(self, system):
-        """The system's commands, in order."""
-        return [e["command"] for e in self.journal_entries(system)]
+        """The system's commands, in order (without the lab's events, such as tls-up after a reload)."""
+        return [e["command"] for e in self.journal_entries(system) if "command" in e]
+
+    def wait_tls(self, names, timeout=30.0):
+        """Wait until the LIMs ``names`` have their TLS listeners up again (a reload takes time in the lab)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            waiting = [name for name in names if status[name].get("tls_state") != "up"]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("TLS not up after %ss on: %s" % (timeout, ", ".join(
+                    "%s (%s: %s)" % (name, status[name].get("tls_state"), status[name].get("tls_problem")
+                                     or status[name].get("tls_back_at")) for name in waiting)))
+            time.sleep(0.2)
 
     def served(self, name, client=None):
         """The certificate LIM ``name`` serves on 5061, read by an independent TLS client that checks the
