@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.mxone.pki.plugins.module_utils import licence
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import delivery_targets
 
 
@@ -30,6 +31,44 @@ def activation_hosts(plan, delivery, play_hosts):
         if changed:
             chosen[system_id] = changed[0]
     return chosen
+
+
+def activation_plan(plan, delivery, play_hosts, play_hosts_all):
+    """The systems to activate, in inventory order: one entry each for mxone.pki.activate's ``systems``.
+
+    A system needs activation when this run changed files on one of its LIMs (or found a delivered bundle
+    still pending) and it has encryption on. Its commands run on the first changed LIM; every LIM still
+    in the play is checked after reload against the certificate the PKI store holds for it.
+    """
+    systems = []
+    for system_id in plan.get("order") or sorted(plan["systems"]):
+        system = plan["systems"][system_id]
+        changed = changed_lims(plan, delivery, play_hosts_all, system_id)
+        if not changed or not system["encryption"]:
+            continue
+        live = [h for h in system["hosts"] if h in set(play_hosts)]
+        checked = [h for h in system["hosts"] if h in set(play_hosts_all)]
+        tls = system.get("tls", True)
+        systems.append(dict(
+            system=system_id, host=changed[0], lims=live, changed_lims=changed,
+            media_encryption_types=system["media_encryption_types"] if tls else [],
+            reload=system["reload"], window=system.get("window"), timezone=system.get("timezone"),
+            expected=dict((h, plan["certificates"][plan["hosts"][h]["certificate"]]["paths"]["cert"])
+                          for h in checked) if tls else {},
+            tls_groups=verify_endpoints(plan, checked, [5061], system_id) if tls else []))
+    return systems
+
+
+def licence_problem(result, system, node):
+    """Why ``license_status`` (its registered result on ``node``) leaves ``system`` alone, or an empty string."""
+    result = result or {}
+    if result.get("unreachable") or "rc" not in result:
+        return "system %s: license_status could not run on %s (%s); the %s licence is unknown, so nothing was " \
+               "changed on this system" % (system, node, result.get("msg") or "no result", licence.FEATURE)
+    output = result.get("stdout") or ""
+    if result.get("rc"):
+        output = (output + "\n" + (result.get("stderr") or "")).strip()
+    return licence.licence_problem(system, node, output, result.get("rc")) or ""
 
 
 def verify_endpoints(plan, play_hosts, ports=(5061,), system=None):
@@ -63,16 +102,13 @@ def verify_endpoints(plan, play_hosts, ports=(5061,), system=None):
     return [groups[key] for key in sorted(groups)]
 
 
-def _activation(hostvars, host):
-    """What the activation on this host did (mxone.pki.activate's result), or {}."""
-    if host is None:
-        return {}
-    return hostvars[host].get("__mxone_activate_result") or {}
-
-
 def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=None, verify_results=None,
-                    delivery=None):
-    """Per selected system: what changed and why, the commands run, the TLS result."""
+                    delivery=None, activation=None):
+    """Per selected system: what changed and why, the activation (commands, waits, outage), the TLS result.
+
+    ``activation`` is mxone.pki.activate's fleet result (``mxone_activate_result``).
+    """
+    activations = (activation or {}).get("systems") or {}
     issued = dict((r["item"]["key"], r) for r in (issue_results or []) if "item" in r)
     probes = {}
     for group in verify_results or []:
@@ -90,10 +126,9 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
                                      detail=result.get("detail") or result.get("msg")))
         nodes_changed = [h for h in hosts if delivered(delivery, h)]
         failed = [h for h in hosts if h not in live]
-        runner = next((h for h in hosts if hostvars[h].get("__mxone_activation_hosts", {}).get(system_id) == h),
-                      None)
         tls = [p for h in hosts for p in probes.get(h, [])]
-        activated = _activation(hostvars, runner)
+        activated = activations.get(system_id) or {}
+        runner = activated.get("host")
         failure = activated.get("failure")
         restored = list(activated.get("rolled_back") or [])
         summary.append(dict(
@@ -102,12 +137,29 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
             certificates=certificates, nodes_changed=nodes_changed, nodes_failed=failed,
             commands=list(activated.get("commands") or []), activation_host=runner,
             failure=(failure or "").strip() or None, rolled_back=restored,
+            activation=activated.get("state"), activation_reason=activated.get("reason"),
+            would_run=list(activated.get("would_run") or []),
+            outage=(activated.get("outage") or {}).get("seconds"),
+            waited=(activated.get("waited") or {}).get("elapsed"),
             tls_ok=sum(1 for p in tls if p.get("ok")), tls_checked=len(tls),
             tls_errors=["%s: %s" % (p.get("name"), p.get("error")) for p in tls if not p.get("ok")]))
     return summary
 
 
-SUMMARY_COLUMNS = ("system", "result", "certificate (why)", "nodes changed", "commands", "TLS")
+SUMMARY_COLUMNS = ("system", "result", "certificate (why)", "nodes changed", "commands", "outage (wait)", "TLS")
+
+
+def _result_cell(entry):
+    state = entry.get("activation")
+    if entry.get("failure"):
+        return "FAILED (%s; rolled back on %s)" % (entry["failure"], ", ".join(entry["rolled_back"]) or "no LIM")
+    if entry["nodes_failed"]:
+        return "FAILED on %s" % ", ".join(entry["nodes_failed"])
+    if state == "stopped":
+        return "NOT ACTIVATED (%s; delivered, pending)" % (entry.get("activation_reason") or "stopped")
+    if state == "pending":
+        return "PENDING (%s)" % entry.get("activation_reason")
+    return "CHANGED" if entry["changed"] else "unchanged"
 
 
 def summary_rows(summary):
@@ -117,17 +169,17 @@ def summary_rows(summary):
         why = "; ".join("%s %s" % (c["id"], ("%s (%s)" % (c["reason"], c["detail"])) if c["reason"] else "kept")
                         for c in entry["certificates"])
         commands = ", ".join("%s%s" % (c["command"], "" if c["rc"] == 0 else " [exit %s]" % c["rc"])
-                             for c in entry["commands"]) or "none"
+                             for c in entry["commands"]) or (
+            "would run: " + ", ".join(entry["would_run"]) if entry.get("would_run") else "none")
         tls = "%d/%d ok" % (entry["tls_ok"], entry["tls_checked"]) if entry["tls_checked"] else (
             "off" if entry.get("tls") is False else "not checked")
         if entry["tls_errors"]:
             tls += " (" + "; ".join(entry["tls_errors"]) + ")"
-        result = "CHANGED" if entry["changed"] else "unchanged"
-        if entry["nodes_failed"]:
-            result = "FAILED on %s" % ", ".join(entry["nodes_failed"])
-        if entry.get("failure"):
-            result = "FAILED (%s; rolled back on %s)" % (entry["failure"], ", ".join(entry["rolled_back"]) or "no LIM")
-        rows.append((entry["system"], result, why, str(len(entry["nodes_changed"])), commands, tls))
+        outage = "-"
+        if entry.get("outage") is not None:
+            outage = "%s s (waited %s s)" % (entry["outage"], entry.get("waited"))
+        rows.append((entry["system"], _result_cell(entry), why, str(len(entry["nodes_changed"])), commands, outage,
+                     tls))
     return rows
 
 
@@ -143,7 +195,7 @@ def summary_table(summary):
 
 def summary_lines(summary):
     """The summary as one line per system."""
-    return ["%s: %s | certificate: %s | nodes updated: %s | commands: %s | TLS %s" % row
+    return ["%s: %s | certificate: %s | nodes updated: %s | commands: %s | outage: %s | TLS %s" % row
             for row in summary_rows(summary)]
 
 
@@ -151,7 +203,9 @@ def renew_report(plan, summary, issue_results=None, check_mode=False, generated=
     """The renewal run as data: per certificate the decision, per system the outcome, and the totals.
 
     ``due_not_renewed`` lists the certificates that were due but whose system did not complete
-    (issue, delivery, activation or TLS failed); CI fails on it.
+    (issue, delivery, activation or TLS failed, or its activation was stopped after another system
+    failed); CI fails on it. ``pending_activation`` lists those delivered but waiting for their
+    system's maintenance window: the next run inside it activates them.
     """
     results = dict((r["item"]["key"], r) for r in (issue_results or []) if "item" in r)
     by_system = dict((entry["system"], entry) for entry in summary or [])
@@ -164,19 +218,22 @@ def renew_report(plan, summary, issue_results=None, check_mode=False, generated=
         due = bool(result.get("renew", result.get("changed")))
         outcome = by_system.get(cert["system"], {})
         completed = bool(outcome) and not outcome.get("nodes_failed") and not outcome.get("failure") \
-            and not outcome.get("tls_errors") and not result.get("failed")
+            and not outcome.get("tls_errors") and not result.get("failed") \
+            and outcome.get("activation") not in ("stopped", "pending")
+        pending = outcome.get("activation") == "pending"
         certificates.append(dict(
             id=cert_id, system=cert["system"], lim=cert["lim"], mode=cert["mode"],
             not_after=before.get("not_after"), days_left=before.get("days_left"),
             decision="renew" if due else "keep", reason=result.get("reason"),
             detail=result.get("detail") or result.get("msg"),
-            renewed=bool(due and completed and not check_mode),
+            renewed=bool(due and completed and not check_mode), pending_activation=bool(due and pending),
             new_not_after=(result.get("certificate") or {}).get("not_after") if due else None))
     due = [c for c in certificates if c["decision"] == "renew"]
     return dict(
         generated=generated, mode="check" if check_mode else "apply", certificates=certificates,
         systems=summary or [], due=len(due), renewed=sum(1 for c in due if c["renewed"]),
-        due_not_renewed=[] if check_mode else [c["id"] for c in due if not c["renewed"]])
+        pending_activation=[c["id"] for c in due if c["pending_activation"]],
+        due_not_renewed=[] if check_mode else [c["id"] for c in due if not c["renewed"] and not c["pending_activation"]])
 
 
 def report_lines(report):
@@ -188,13 +245,16 @@ def report_lines(report):
             c["id"], c["system"], c["not_after"] or "-", "-" if c["days_left"] is None else c["days_left"],
             c["decision"], c["reason"] or c["detail"] or ""))
     not_renewed = ", NOT renewed: " + ", ".join(report["due_not_renewed"]) if report["due_not_renewed"] else ""
-    lines.append("%d due, %d renewed%s" % (report["due"], report["renewed"], not_renewed))
+    pending = report.get("pending_activation") or []
+    waiting = ", delivered and waiting for the maintenance window: " + ", ".join(pending) if pending else ""
+    lines.append("%d due, %d renewed%s%s" % (report["due"], report["renewed"], not_renewed, waiting))
     return lines
 
 
 class FilterModule(object):
     def filters(self):
-        return {"activation_hosts": activation_hosts, "changed_lims": changed_lims,
-                "delivery_targets": delivery_targets, "renew_report": renew_report,
+        return {"activation_hosts": activation_hosts, "activation_plan": activation_plan, "changed_lims": changed_lims,
+                "delivery_targets": delivery_targets,
+                "licence_problem": licence_problem, "renew_report": renew_report,
                 "report_lines": report_lines, "rollout_summary": rollout_summary,
                 "summary_lines": summary_lines, "summary_table": summary_table, "verify_endpoints": verify_endpoints}

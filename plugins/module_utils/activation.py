@@ -70,28 +70,103 @@ def step_failure(ran, commands):
     return None
 
 
-def tls_failure(groups_results):
-    """Why the TLS check after reload failed (each LIM that did not answer), or None."""
-    bad = [r for group in groups_results for r in group.get("results", []) if not r.get("ok")]
-    if not bad:
-        return None
-    return "TLS check after reload failed: " + " ".join("%s: %s;" % (r.get("name"), r.get("error")) for r in bad)
-
-
-def tls_count(groups_results):
-    probes = [r for group in groups_results for r in group.get("results", [])]
-    return sum(1 for r in probes if r.get("ok")), len(probes)
-
-
-def failure_message(system, failure, rolled_back, reloaded, rereload_rc=None, tls_after=None):
+def failure_message(system, failure, rolled_back, reloaded, rereload_rc=None, waited_after=None):
     """The one message a failed activation ends with: what failed, what was rolled back, the state now."""
     message = "system %s: %s. Rolled back to the previous bundle on %s" % (
         system, failure, ", ".join(rolled_back) or "no LIM (none had a previous bundle)")
     if reloaded:
         message += "; reload after rollback: exit %s" % rereload_rc
-        if tls_after is not None:
-            ok, checked = tls_count(tls_after)
-            message += "; TLS after rollback: %d/%d LIM(s) up" % (ok, checked)
+        if waited_after is not None:
+            total = len(waited_after["back"]) + len(waited_after["failed"])
+            message += "; TLS after rollback: %d/%d LIM(s) up" % (len(waited_after["back"]), total)
+            if waited_after["failed"]:
+                message += " (%s)" % "; ".join("%s %s" % item for item in sorted(waited_after["failed"].items()))
     else:
         message += "; not reloaded, so the running system was not changed"
     return message + "."
+
+
+# After ``reload`` every LIM of the system is down until its program units are back; that takes tens of
+# seconds to minutes. Waiting means polling each LIM until it serves the certificate it should serve.
+BACK, DOWN, OTHER = "back", "down", "other"
+
+
+def classify(result, expected_fingerprint):
+    """One probe of a LIM after reload: BACK (verified, the expected certificate), DOWN (no TLS answer) or OTHER."""
+    served = result.get("certificate") or {}
+    if result.get("ok") and served.get("sha256_fingerprint") == expected_fingerprint:
+        return BACK
+    if not served:
+        return DOWN
+    return OTHER
+
+
+def other_certificate(result, what):
+    """Why a LIM that answers is not done: another certificate than ``what``, or one that fails the check."""
+    served = result.get("certificate") or {}
+    if result.get("ok"):
+        return "serves a certificate other than %s (serial %s, valid until %s)" % (
+            what, served.get("serial"), served.get("not_after"))
+    return "serves a certificate that fails the check: %s" % result.get("error")
+
+
+def wait_for_lims(probe, expected, timeout, clock, sleep, progress=None, what="the new certificate",
+                  progress_every=30.0, first_delay=0.5, max_delay=2.0):
+    """Poll the LIMs until each serves its expected certificate, has come back wrong, or time is up.
+
+    ``probe(names)`` returns {name: tls_probe result}; ``expected`` maps each LIM to the SHA-256
+    fingerprint it must serve. A LIM that answers with something else only counts as wrong once it
+    has been seen down since the reload (before that it may be the old listener, not yet stopped);
+    one still answering with something else at the deadline is wrong too. Returns
+    ``{back: {name: seconds}, failed: {name: why}, elapsed: seconds}``; ``progress(text)`` is called
+    at least every ``progress_every`` seconds while LIMs are missing.
+    """
+    start = clock()
+    deadline = start + timeout
+    back, failed, seen_down, last = {}, {}, set(), {}
+    next_progress = start + progress_every
+    delay = first_delay
+    while True:
+        pending = [name for name in expected if name not in back and name not in failed]
+        if not pending:
+            break
+        results = probe(pending)
+        now = clock()
+        for name in pending:
+            result = results.get(name) or {}
+            verdict = classify(result, expected[name])
+            last[name] = result
+            if verdict == BACK:
+                back[name] = round(now - start, 1)
+            elif verdict == DOWN:
+                seen_down.add(name)
+            elif name in seen_down:
+                failed[name] = "came back after reload but " + other_certificate(result, what)
+        pending = [name for name in expected if name not in back and name not in failed]
+        if not pending or now >= deadline:
+            break
+        if progress is not None and now >= next_progress:
+            progress("%d/%d LIM(s) serve %s%s; waiting for %s (%d s of %d s)" % (
+                len(back), len(expected), what,
+                " (%s)" % ", ".join("%s after %s s" % (n, s) for n, s in sorted(back.items())) if back else "",
+                ", ".join(pending), now - start, timeout))
+            next_progress = now + progress_every
+        sleep(max(0.0, min(delay, deadline - now)))
+        delay = min(delay * 1.5, max_delay)
+    for name in expected:
+        if name in back or name in failed:
+            continue
+        result = last.get(name) or {}
+        if result.get("certificate"):
+            failed[name] = "after %d s still %s; it never went down after reload" % (
+                timeout, other_certificate(result, what))
+        else:
+            failed[name] = "not back after %d s (%s)" % (timeout, result.get("error") or "no answer")
+    return dict(back=back, failed=failed, elapsed=round(clock() - start, 1))
+
+
+def wait_failure(waited, what="the new certificate"):
+    """Why the wait after reload failed (each LIM named), or None."""
+    if not waited["failed"]:
+        return None
+    return "TLS after reload: %s" % "; ".join("%s %s" % (name, why) for name, why in sorted(waited["failed"].items()))

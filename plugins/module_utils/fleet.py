@@ -21,6 +21,7 @@ import re
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.naming import (
     lim_fqdn, lim_names, system_names, validate_domain, validate_ip, validate_lim_number)
+from ansible_collections.mxone.pki.plugins.module_utils.rolling import Window, time_zone
 
 CERT_MODES = ("system", "lim", "external")
 MEDIA_ENCRYPTION_TYPES = ("extension", "route", "intermgw")
@@ -31,11 +32,12 @@ _SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 # Variables read per LIM host (the rest of hostvars is never looked at).
 LIM_VARS = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_ip", "ansible_host", "mxone_extra_dns",
             "mxone_extra_ips", "mxone_cert_mode", "mxone_encryption", "mxone_tls_client_verification",
-            "mxone_media_encryption_types", "mxone_reload", "mxone_tls")
+            "mxone_media_encryption_types", "mxone_reload", "mxone_tls", "mxone_activate_window",
+            "mxone_activate_timezone")
 DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url")
 # Settings that act on the whole system: every LIM of it must agree.
 _SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload",
-                "mxone_tls")
+                "mxone_tls", "mxone_activate_window", "mxone_activate_timezone")
 
 
 class FleetError(MxonePkiError):
@@ -134,8 +136,13 @@ def _system_settings(group, hosts, hostvars, problems):
     reload_scope = first.get("mxone_reload") or "system"
     if reload_scope not in RELOAD_SCOPES:
         problems.add(group, "mxone_reload", "%r is not one of %s" % (reload_scope, ", ".join(RELOAD_SCOPES)))
+    window, zone = first.get("mxone_activate_window") or None, first.get("mxone_activate_timezone") or None
+    if window:
+        problems.check(group, "mxone_activate_window", Window, window, zone)
+    elif zone:
+        problems.check(group, "mxone_activate_timezone", time_zone, zone)
     return dict(system=str(system_id) if system_id else None, domain=domain, encryption=encryption, tls=tls,
-                media_encryption_types=types, reload=reload_scope)
+                media_encryption_types=types, reload=reload_scope, window=window, timezone=zone)
 
 
 def _certificates(system, lims, problems):
@@ -205,7 +212,7 @@ def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
         if len(groups) > 1:
             problems.add(host, "groups", "is a LIM of %d systems (%s); a LIM belongs to one system"
                          % (len(groups), ", ".join(groups)))
-    systems, hosts_plan, certificates, seen_ids, seen_domains = {}, {}, [], {}, {}
+    systems, hosts_plan, certificates, seen_ids, seen_domains, systems_by_group = {}, {}, [], {}, {}, {}
     for group, hosts in sorted(system_groups.items()):
         if not hosts:
             problems.add(group, "hosts", "system group has no LIM")
@@ -238,6 +245,7 @@ def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
         settings.update(leader=lims[0]["host"], hosts=[e["host"] for e in lims],
                         certificates=[c["id"] for c in system_certs])
         systems[system_id] = settings
+        systems_by_group[group] = system_id
         for entry in lims:
             cert_id = next(c["id"] for c in system_certs if entry["host"] in c["hosts"])
             hosts_plan[entry["host"]] = dict(system=system_id, lim=entry["lim"], ip=entry["ip"],
@@ -256,8 +264,11 @@ def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
         raise FleetError(problems.problems)
     for cert in certificates:
         cert["paths"] = certificate_paths(pki_dir, cert["id"], cert["mode"])
+    # Inventory order of the systems (the group tree's order): the order they are activated in.
+    order = [systems_by_group[group] for group in system_groups if group in systems_by_group]
     return dict(systems=systems, hosts=hosts_plan, certificates=dict((c["id"], c) for c in certificates),
-                download_servers=downloads, ca=ca_paths(pki_dir), download_ca=download_ca_path(pki_dir),
+                order=list(dict.fromkeys(order)), download_servers=downloads, ca=ca_paths(pki_dir),
+                download_ca=download_ca_path(pki_dir),
                 pki_dir=pki_dir)
 
 

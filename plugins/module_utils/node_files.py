@@ -200,8 +200,9 @@ def restore_script(paths):
         target, previous = _quote(path), _quote(path + PREVIOUS_SUFFIX)
         lines += [
             "if [ -f %s ]; then" % previous,
-            "  t=$(mktemp %s.XXXXXX) && cp -p %s \"$t\" && mv -f \"$t\" %s && echo \"MXONE restored \"%s"
-            % (target, previous, target, target),
+            # the restored file's certificates (never its key) tell the controller what must come back
+            "  t=$(mktemp %s.XXXXXX) && cp -p %s \"$t\" && mv -f \"$t\" %s && cert %s && echo \"MXONE restored \"%s"
+            % (target, previous, target, target, target),
             "  [ $? -eq 0 ] || { rm -f \"$t\"; rc=1; echo \"MXONE error restoring \"%s; }" % target,
             "else echo \"MXONE no-previous \"%s; fi" % target,
         ]

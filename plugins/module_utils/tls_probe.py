@@ -552,6 +552,47 @@ def _checked_number(value, field, kind, minimum, inclusive=True):
     return number
 
 
+class Checker(object):
+    """The trust and client identity of one group of endpoints, loaded once, to probe them as often as needed.
+
+    Bad options (including a client certificate that does not load) raise ``MxonePkiError`` naming the
+    field; trouble with the CA file or URL fails every endpoint with its reason.
+    """
+
+    def __init__(self, ca_path=None, ca_url=None, client_cert_path=None, client_key_path=None,
+                 client_key_passphrase=None, timeout=5.0):
+        if (client_key_path or client_key_passphrase) and not client_cert_path:
+            raise MxonePkiError("client_key_path and client_key_passphrase need client_cert_path",
+                                field="client_cert_path")
+        self.timeout = timeout
+        self.identity = ClientIdentity(client_cert_path, client_key_path, client_key_passphrase).check() \
+            if client_cert_path else None
+        self.trust = load_trust(ca_path, ca_url, timeout)
+        if not self.trust.error:
+            self.context = verifying_context(self.trust.cadata, self.identity)
+            self.look_context = looking_context(self.identity)
+
+    def probe(self, endpoints, parallel=16, retries=0, retry_delay=1.0, sleep=time.sleep):
+        """One result per endpoint (``Endpoint`` objects), in their order."""
+        if self.trust.error:
+            results = []
+            for endpoint in endpoints:
+                result = endpoint.as_dict()
+                result.update(ok=False, error=self.trust.error, attempts=0, tls_version=None, cipher=None,
+                              certificate=None, certificate_verified=False)
+                results.append(result)
+            return results
+        if not endpoints:
+            return []
+
+        def one(endpoint):
+            return probe(endpoint, self.context, self.look_context, self.timeout, retries, retry_delay,
+                         offered=self.identity is not None, sleep=sleep)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(endpoints))) as pool:
+            return list(pool.map(one, endpoints))
+
+
 def check_endpoints(endpoints, ca_path=None, ca_url=None, client_cert_path=None, client_key_path=None,
                     client_key_passphrase=None, timeout=5.0, parallel=16, retries=0, retry_delay=1.0,
                     sleep=time.sleep):
@@ -566,29 +607,9 @@ def check_endpoints(endpoints, ca_path=None, ca_url=None, client_cert_path=None,
     retries = _checked_number(retries, "retries", int, 0)
     retry_delay = _checked_number(retry_delay, "retry_delay", float, 0)
     parsed = parse_endpoints(endpoints)
-    if (client_key_path or client_key_passphrase) and not client_cert_path:
-        raise MxonePkiError("client_key_path and client_key_passphrase need client_cert_path",
-                            field="client_cert_path")
-    identity = ClientIdentity(client_cert_path, client_key_path, client_key_passphrase).check() \
-        if client_cert_path else None
-    trust = load_trust(ca_path, ca_url, timeout)
-    if trust.error:
-        results = []
-        for endpoint in parsed:
-            result = endpoint.as_dict()
-            result.update(ok=False, error=trust.error, attempts=0, tls_version=None, cipher=None,
-                          certificate=None, certificate_verified=False)
-            results.append(result)
-    else:
-        context = verifying_context(trust.cadata, identity)
-        look_context = looking_context(identity)
-
-        def one(endpoint):
-            return probe(endpoint, context, look_context, timeout, retries, retry_delay,
-                         offered=identity is not None, sleep=sleep)
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(parsed))) as pool:
-            results = list(pool.map(one, parsed))
+    checker = Checker(ca_path, ca_url, client_cert_path, client_key_path, client_key_passphrase, timeout)
+    results = checker.probe(parsed, parallel, retries, retry_delay, sleep)
+    identity, trust = checker.identity, checker.trust
     failed = [r["name"] for r in results if not r["ok"]]
     return dict(results=results, failed_endpoints=failed, ok=not failed, ca=trust.as_dict(),
                 client_certificate=_client_summary(identity))

@@ -152,13 +152,20 @@ def restore(run, job, check_mode):
     if check_mode:
         return dict(changed=True, files=dict((p, "would-restore") for p in paths))
     try:
-        statuses, dummy, error = _run_script(run, restore_script(paths))
+        statuses, restored_certs, error = _run_script(run, restore_script(paths))
     except Unreachable as exc:
         return dict(unreachable=True, changed=False, msg="restoring the previous files failed: unreachable: %s" % exc)
     if error:
         return dict(failed=True, changed=False, files=statuses, msg="restoring the previous files failed: %s" % error)
-    return dict(changed=any(s == "restored" for s in statuses.values()), files=statuses,
-                reason="; ".join("%s %s" % (os.path.basename(p), s) for p, s in sorted(statuses.items())))
+    result = dict(changed=any(s == "restored" for s in statuses.values()), files=statuses,
+                  reason="; ".join("%s %s" % (os.path.basename(p), s) for p, s in sorted(statuses.items())))
+    if restored_certs.get(paths[0]):
+        try:  # the first certificate of the restored bundle is the server certificate that must come back
+            result["restored_certificate"] = facts(load_certificate(
+                _split_certs(restored_certs[paths[0]].encode("ascii"))[0], source=paths[0] + PREVIOUS_SUFFIX))
+        except (MxonePkiError, IndexError):
+            result["restored_certificate"] = None
+    return result
 
 
 def activated(run, job, check_mode):
