@@ -4,11 +4,15 @@ Needs root (mount namespaces, tmpfs).  One lab (1 system x 2 LIMs + 1
 download server) on its own loopback net, ssh port and state dir serves the
 whole module; tests run in file order and build on each other's state where
 noted.  The last test takes the lab down and checks nothing is left.
+
+A reload takes time in the lab (2 s by default): the tests set 1-3 s with
+``lab reload-time`` and poll ``lab status`` until the listeners are back.
 """
 
 import datetime
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -59,7 +63,36 @@ class Lab:
         return r
 
     def journal(self):
+        """Every entry of lab1's journal: commands and tls-up events."""
         return json.loads(lab(self.state, "journal", "lab1", "--json").stdout)
+
+    def command_entries(self):
+        return [e for e in self.journal() if "command" in e]
+
+    def wait_tls(self, names, timeout=15.0):
+        """Poll status until the LIMs ``names`` have TLS up; returns time.monotonic() when they had."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if all(st[n]["tls_state"] == "up" for n in names):
+                return time.monotonic()
+            assert time.monotonic() < deadline, {n: (st[n]["tls_state"], st[n]["tls_problem"]) for n in names}
+            time.sleep(0.1)
+
+    def kill_labd(self):
+        with open(os.path.join(self.state, "run", "labd.pid")) as fh:
+            pid = int(fh.read())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        return
+            except OSError:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the lab daemon ({pid}) did not stop")
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +160,24 @@ def handshake(ip, port, server_name, cafile, options=False):
             return tls.version(), tls.recv(4096).decode()
 
 
+def served_der(ip, port=5061):
+    """The certificate a listener serves (DER), without checking it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((ip, port), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def der(pem):
+    return ssl.PEM_cert_to_DER_cert(pem)
+
+
+def iso(text):
+    return datetime.datetime.fromisoformat(text).timestamp()
+
+
 def port_closed(ip, port):
     try:
         socket.create_connection((ip, port), timeout=2).close()
@@ -144,6 +195,12 @@ def test_status_and_inventory(thelab):
     assert lim1["kind"] == "lim" and lim1["system"] == "lab1" and lim1["lim"] == 1
     assert lim1["ip"] == f"{NET}.1.1" and lim1["ssh_port"] == SSH_PORT
     assert lim1["up"] is True and lim1["tls"] is False
+    assert lim1["tls_state"] == "down" and lim1["tls_problem"] == "never reloaded"
+    assert lim1["tls_back_at"] is None
+    assert "tls_state" not in st["dl1"]
+    times = json.loads(lab(thelab.state, "reload-time", "lab1", "--json").stdout)
+    assert times == {"system": "lab1", "lab_seconds": 2.0, "system_seconds": None,
+                     "lims": {"lab1-lim1": 2.0, "lab1-lim2": 2.0}, "per_lim": {}}
     assert st["dl1"]["kind"] == "download" and st["dl1"]["system"] is None
     assert st["dl1"]["ip"] == f"{NET}.200.1" and st["dl1"]["up"]
     assert os.path.isdir(os.path.join(lim1["root"], "etc/opt/eri_sn/certs"))
@@ -220,6 +277,10 @@ def test_reload_without_bundle_fails(thelab):
     last = thelab.journal()[-2:]
     assert [(e["host"], e["command"], e["exit"]) for e in last] == [
         ("lab1-lim2", "reload --system", 1), ("lab1-lim2", "reload -u SIPLP,IPLP", 2)]
+    st = thelab.status()
+    for node in ("lab1-lim1", "lab1-lim2"):
+        assert st[node]["tls_state"] == "down"
+        assert st[node]["tls_problem"] == "/etc/opt/eri_sn/certs/eri_sn_cert.pem: no such file"
 
 
 def test_valid_bundle_gives_tls(thelab, pki, tmp_path):
@@ -227,8 +288,12 @@ def test_valid_bundle_gives_tls(thelab, pki, tmp_path):
     for node in ("lab1-lim1", "lab1-lim2"):
         r = thelab.ssh(node, "umask 077; cat > /etc/opt/eri_sn/certs/eri_sn_cert.pem", stdin=bundle)
         assert r.returncode == 0, r.stderr
+    lab(thelab.state, "reload-time", "lab1", "1")
     r = thelab.ssh("lab1-lim1", "reload -u TLP65,CSTServer,SIPLP,IPLP", sim=True)
     assert r.returncode == 0, r.stderr
+    assert "TLS on " + f"{NET}.1.2 ports 5061,1300,1301 back in 1 s, client verification none" in r.stdout
+    assert r.stdout.splitlines()[-1] == "reload: done"
+    thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
     cafile = tmp_path / "ca.pem"
     cafile.write_text(pki["root"])
     for port in (5061, 1300, 1301):
@@ -245,6 +310,123 @@ def test_valid_bundle_gives_tls(thelab, pki, tmp_path):
     thelab.ssh("lab1-lim1", "cat > /etc/opt/eri_sn/certs/eri_sn_cert.pem", stdin=bundle)
 
 
+def test_reload_takes_time_and_serves_the_bundle_of_the_order(thelab, pki):
+    """TLS goes down at the order, for every LIM, and comes back N s later with the bundle of the order."""
+    other = make_pki([f"lim1.{DOMAIN}", f"lim2.{DOMAIN}"])
+    new = other["key"] + other["leaf"] + other["root"]
+    old = pki["key"] + pki["leaf"] + pki["root"]
+    for node in ("lab1-lim1", "lab1-lim2"):
+        thelab.ssh(node, "cat > /etc/opt/eri_sn/certs/eri_sn_cert.pem", stdin=new)
+    lab(thelab.state, "reload-time", "lab1", "3")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((f"{NET}.1.1", 5061), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as client:  # a connection open before the reload
+            t0 = time.monotonic()
+            r = thelab.ssh("lab1-lim2", "reload --system", sim=True)
+            took = time.monotonic() - t0
+            assert r.returncode == 0, r.stderr
+            assert took < 2.0, took  # the reload returns at once, it does not wait for the units
+            try:
+                assert client.recv(100) == b""  # closed by the reload
+            except (OSError, ssl.SSLError):
+                pass
+    for node in ("lab1-lim1", "lab1-lim2"):  # the file changes after the order: no effect
+        thelab.ssh(node, "cat > /etc/opt/eri_sn/certs/eri_sn_cert.pem", stdin=old)
+    for ip in (f"{NET}.1.1", f"{NET}.1.2"):
+        for port in (5061, 1300, 1301):
+            assert port_closed(ip, port)
+    order = thelab.command_entries()[-1]
+    assert (order["host"], order["command"], order["exit"]) == ("lab1-lim2", "reload --system", 0)
+    st = thelab.status()
+    for node in ("lab1-lim1", "lab1-lim2"):
+        assert st[node]["tls"] is False and st[node]["tls_state"] == "starting"
+        assert st[node]["tls_problem"] is None
+        assert abs(iso(st[node]["tls_back_at"]) - (iso(order["time"]) + 3)) < 0.01
+    back = thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
+    assert 2.0 < back - t0 < 6.0, back - t0
+    assert served_der(f"{NET}.1.1") == der(other["leaf"])
+    assert served_der(f"{NET}.1.2", 1301) == der(other["leaf"])
+    events = [e for e in thelab.journal() if "command" not in e]
+    assert sorted(e["host"] for e in events[-2:]) == ["lab1-lim1", "lab1-lim2"]
+    for e in events[-2:]:
+        assert set(e) == {"time", "host", "event", "reload"} and e["event"] == "tls-up"
+        assert e["reload"] == order["time"]
+        assert 2.99 < iso(e["time"]) - iso(order["time"]) < 5.0
+    text = lab(thelab.state, "journal", "lab1").stdout.splitlines()
+    assert f"{events[-1]['time']} {events[-1]['host']} [tls-up after reload {order['time']}]" in text
+    # back to the first bundle, for the tests that follow
+    lab(thelab.state, "reload-time", "lab1", "1")
+    assert thelab.ssh("lab1-lim1", "reload --system", sim=True).returncode == 0
+    thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
+    assert served_der(f"{NET}.1.2") == der(pki["leaf"])
+
+
+def test_slow_lim_and_reload_during_a_reload(thelab):
+    lab(thelab.state, "reload-time", "lab1", "3", "--lim", "2")
+    times = json.loads(lab(thelab.state, "reload-time", "lab1", "--json").stdout)
+    assert times["system_seconds"] == 1.0 and times["per_lim"] == {"lab1-lim2": 3.0}
+    assert times["lims"] == {"lab1-lim1": 1.0, "lab1-lim2": 3.0}
+    text = lab(thelab.state, "reload-time", "lab1").stdout
+    assert "lab1-lim2: 3 s (set for this LIM)" in text and "lab1-lim1: 1 s\n" in text
+    t0 = time.monotonic()
+    r = thelab.ssh("lab1-lim1", "reload --system", sim=True)
+    assert r.returncode == 0, r.stderr
+    assert f"{NET}.1.1 ports 5061,1300,1301 back in 1 s" in r.stdout
+    assert f"{NET}.1.2 ports 5061,1300,1301 back in 3 s" in r.stdout
+    order = thelab.command_entries()[-1]["time"]
+    thelab.wait_tls(["lab1-lim1"])
+    # the slow LIM is not back (it is due 3 s after the order): a second reload is refused
+    r = thelab.ssh("lab1-lim2", "reload --system", sim=True)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"reload: a reload of system lab1 is in progress (ordered {order}; not back "
+                                f"yet: lab1-lim2); try again when it has finished")
+    assert r.stdout == ""
+    back = thelab.wait_tls(["lab1-lim2"])
+    assert back - t0 > 2.9, back - t0
+    ups = [e for e in thelab.journal() if e.get("reload") == order]
+    assert [e["host"] for e in ups] == ["lab1-lim1", "lab1-lim2"]
+    assert 0.9 < iso(ups[0]["time"]) - iso(order) < 1.5
+    assert 2.9 < iso(ups[1]["time"]) - iso(order) < 3.5
+    # the refused reload changed nothing: no other reload, no other tls-up
+    assert not [e for e in thelab.journal() if "event" in e and e["reload"] > order]
+
+
+def test_down_and_clear_while_a_start_is_pending(thelab):
+    t0 = time.monotonic()
+    assert thelab.ssh("lab1-lim1", "reload --system", sim=True).returncode == 0
+    lab(thelab.state, "fault", "lab1-lim2", "down")
+    st = thelab.status()["lab1-lim2"]
+    assert st["tls_state"] == "down" and st["tls_problem"] == "node down"
+    lab(thelab.state, "fault", "lab1-lim2", "clear")
+    st = thelab.status()["lab1-lim2"]
+    assert st["tls_state"] in ("starting", "up")  # "up" only on a very slow machine (due 3 s after the order)
+    back = thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
+    assert back - t0 > 2.9, back - t0  # not before its time
+    lab(thelab.state, "reload-time", "lab1", "default", "--lim", "lab1-lim2")
+    times = json.loads(lab(thelab.state, "reload-time", "lab1", "--json").stdout)
+    assert times["per_lim"] == {} and times["lims"] == {"lab1-lim1": 1.0, "lab1-lim2": 1.0}
+
+
+def test_labd_restart_restores_listeners(thelab):
+    """A lab daemon that dies with starts pending brings them back when it starts again; no tls-up twice."""
+    assert thelab.ssh("lab1-lim1", "reload --system", sim=True).returncode == 0
+    order = thelab.command_entries()[-1]["time"]
+    thelab.kill_labd()
+    time.sleep(1.2)  # the LIMs were due while the daemon was away
+    st = thelab.status()
+    assert st["lab1-lim1"]["tls_state"] == "down" and "lab daemon" in st["lab1-lim1"]["tls_problem"]
+    lab(thelab.state, "fault", "lab1-lim1", "clear")  # any lab command that syncs starts the daemon again
+    st = thelab.status()
+    assert st["lab1-lim1"]["tls_state"] == "up" and st["lab1-lim2"]["tls_state"] == "up"
+    thelab.kill_labd()
+    lab(thelab.state, "fault", "lab1-lim1", "clear")
+    thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
+    ups = [e["host"] for e in thelab.journal() if e.get("reload") == order]
+    assert sorted(ups) == ["lab1-lim1", "lab1-lim2"]
+
+
 def test_certificate_before_key_takes_tls_down(thelab, pki):
     bad = pki["leaf"] + pki["key"] + pki["root"]
     thelab.ssh("lab1-lim2", "cat > /etc/opt/eri_sn/certs/eri_sn_cert.pem", stdin=bad)
@@ -253,7 +435,14 @@ def test_certificate_before_key_takes_tls_down(thelab, pki):
     assert "LIM 2 (lab1-lim2)" in r.stderr and "block 1 is a CERTIFICATE" in r.stderr
     assert "lab1-lim1" not in r.stderr
     st = thelab.status()
+    assert st["lab1-lim1"]["tls_state"] == "starting" and port_closed(f"{NET}.1.1", 5061)
+    assert st["lab1-lim2"]["tls_state"] == "down"
+    assert st["lab1-lim2"]["tls_problem"].startswith(
+        "/etc/opt/eri_sn/certs/eri_sn_cert.pem: block 1 is a CERTIFICATE; the server's private key must come first")
+    thelab.wait_tls(["lab1-lim1"])
+    st = thelab.status()
     assert st["lab1-lim1"]["tls"] and not st["lab1-lim2"]["tls"]
+    assert st["lab1-lim2"]["tls_state"] == "down"
     assert port_closed(f"{NET}.1.2", 5061) and port_closed(f"{NET}.1.2", 1300)
     good = pki["key"] + pki["leaf"] + pki["root"]
     thelab.ssh("lab1-lim2", "cat > /etc/opt/eri_sn/certs/eri_sn_cert.pem", stdin=good)
@@ -265,12 +454,16 @@ def test_reload_fails_fault(thelab):
     assert r.returncode == 1 and "reload-fails" in r.stderr
     st = thelab.status()
     assert not st["lab1-lim1"]["tls"] and not st["lab1-lim2"]["tls"]
+    for node in ("lab1-lim1", "lab1-lim2"):
+        assert st[node]["tls_state"] == "down" and st[node]["tls_problem"] == "reload-fails fault"
+        assert st[node]["faults"] == []  # spent by that one reload
+    time.sleep(1.2)  # no LIM comes back later either
+    assert not any(thelab.status()[n]["tls"] for n in ("lab1-lim1", "lab1-lim2"))
     lab(thelab.state, "fault", "lab1-lim2", "clear")
     assert not thelab.status()["lab1-lim1"]["tls"]  # clear does not restart TLS
     r = thelab.ssh("lab1-lim2", "reload --system", sim=True)
     assert r.returncode == 0, r.stderr
-    st = thelab.status()
-    assert st["lab1-lim1"]["tls"] and st["lab1-lim2"]["tls"]
+    thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
 
 
 def test_mandatory_client_verification(thelab, pki, tmp_path):
@@ -283,8 +476,10 @@ def test_mandatory_client_verification(thelab, pki, tmp_path):
                    sim=False)
     assert r.returncode == 1 and "ca.pem: missing" in r.stderr
     thelab.commands.append(("lab1-lim2", "reload --system", 1))
+    thelab.wait_tls(["lab1-lim1"])  # lim1 passed: wait for that reload to end before the next
     thelab.ssh("lab1-lim2", "cat > /etc/opt/eri_sn/certs/ca.pem", stdin=pki["root"])
     assert thelab.ssh("lab1-lim2", "reload --system", sim=True).returncode == 0
+    thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
     ctx = ssl.create_default_context(cafile=str(cafile))
     with pytest.raises((ssl.SSLError, ConnectionError)):
         with socket.create_connection((f"{NET}.1.2", 5061), timeout=5) as raw:
@@ -322,7 +517,15 @@ def test_down_and_disk_full_faults(thelab):
 
 def test_journal_order(thelab):
     journal = thelab.journal()
-    assert [(e["host"], e["command"], e["exit"]) for e in journal] == list(thelab.commands)
+    commands = [e for e in journal if "command" in e]
+    assert [(e["host"], e["command"], e["exit"]) for e in commands] == list(thelab.commands)
+    assert all(set(e) == {"time", "host", "command", "exit"} for e in commands)
+    events = [e for e in journal if "command" not in e]
+    assert events and all(set(e) == {"time", "host", "event", "reload"} and e["event"] == "tls-up"
+                          for e in events)
+    # every tls-up belongs to a successful or partly failed reload, and comes after it
+    reloads = {e["time"] for e in commands if e["command"].startswith("reload ") and e["exit"] in (0, 1)}
+    assert all(e["reload"] in reloads and e["time"] > e["reload"] for e in events)
     times = [e["time"] for e in journal]
     assert times == sorted(times)
     text = lab(thelab.state, "journal", "lab1").stdout.splitlines()
@@ -349,6 +552,7 @@ def test_add_lim(thelab):
     lab(thelab.state, "add-lim", "lab1")
     st = thelab.status()["lab1-lim3"]
     assert st["up"] and st["ip"] == f"{NET}.1.3" and not st["tls"]
+    assert st["tls_state"] == "down" and st["tls_problem"] == "never reloaded"
     assert f"lab1-lim3: {{ansible_host: {NET}.1.3, mxone_lim: 3}}" in open(thelab.inventory).read()
 
 
