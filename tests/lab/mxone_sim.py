@@ -33,29 +33,54 @@ What it models
   the client trust and must load when not ``none``).  ``tls_telephony.conf``
   with ``TlsEnabled: no`` ("configure MX-ONE not to use TLS"; the key is the
   lab's stand-in, the documents do not give it) makes reload stop that LIM's
-  listeners without checking its bundle, and succeed.  A LIM that passes gets
-  (re)started TLS listeners on its IP, ports 5061, 1300 and 1301, serving the
-  bundle as it was at reload time (later edits have no effect until the next
-  reload).  A LIM that fails is named on stderr with the block and the reason,
-  its listeners are stopped and stay down, and ``reload`` exits 1.  A LIM
-  under the ``down`` fault makes the reload fail for that LIM (its listeners
-  are left as they were).  Under the ``reload-fails`` fault (set on any LIM of
-  the system) the next ``reload`` exits 1 and stops the listeners of every
-  LIM of the system; the fault is then spent (a transient failure), so a
+  listeners without checking its bundle, and succeed.  The checks run at the
+  time of the order, and the bundle (and client CA) of each LIM that passes is
+  snapshotted then: its listeners on its IP, ports 5061, 1300 and 1301, will
+  serve that snapshot, whatever is written to the file afterwards, until the
+  next reload.  A LIM that fails is named on stderr with the block and the
+  reason, its listeners stay down, and ``reload`` exits 1.  A LIM under the
+  ``down`` fault makes the reload fail for that LIM (its listeners are left as
+  they were).  Under the ``reload-fails`` fault (set on any LIM of the system)
+  the next ``reload`` exits 1 and stops the listeners of every LIM of the
+  system, which stay down; the fault is then spent (a transient failure), so a
   following reload (a rollback) runs normally.
+* A reload takes time.  A real ``reload --system`` restarts the program
+  units of every LIM, and TLS is down until they are back (tens of seconds to
+  minutes).  The lab models this: ``reload`` stops the listeners of every LIM
+  of the system at once (open connections are closed too) and returns at
+  once, without waiting; each LIM that passed the checks comes back N seconds
+  after the order (the command's journal time), serving its snapshot.  N is
+  the lab's ``reload_seconds`` (``lab up --reload-seconds``, default 2), or
+  the system's or one LIM's own time (``lab reload-time``, kept in
+  ``systems/<system>/reload.json``; read at the order, so a change applies to
+  the next reload).  The figure and the "all LIMs at once, each back after its
+  own time" shape are our model: the documents give no figure.  If the checks
+  themselves took longer than N, the LIM comes back as soon as they end.
+* A reload while a reload of the same system is in progress (some LIM that
+  passed the checks is not back yet) is refused: exit 1, ``reload: a reload
+  of system S is in progress (ordered ISO; not back yet: LIMs); try again
+  when it has finished``, listeners untouched, journaled like any command.
+  The vendor documents are silent on this; we chose the less forgiving
+  behaviour, so that a product that reloads twice without waiting for the
+  first reload gets caught.
 * TLS listeners: TLS 1.2 minimum; after the handshake a request whose first
   line starts with ``OPTIONS `` gets a minimal ``SIP/2.0 200 OK``; anything
   else is read and ignored until the client closes or 5 s pass.
 * Every invocation (usage errors included) is appended to the system's
-  journal (``systems/<system>/journal.jsonl``: time, host, command, exit) and
-  every command of a system runs under that system's lock, so the journal
-  order is the execution order.
+  journal (``systems/<system>/journal.jsonl``: time, host, command, exit; the
+  time is when the command started) and every command of a system runs under
+  that system's lock, so the commands' order is the execution order.  When a
+  LIM's listeners come back after a reload, the lab daemon appends an event
+  (time it came back, host, ``"event": "tls-up"``, ``"reload"``: the time of
+  the order) with a single ``O_APPEND`` write; ``lab journal`` merges commands
+  and events by time.  The outage has no event of its own: the reload command
+  marks its start.
 
 What it does not model
 ----------------------
 Real program units, SIP or H.323 call handling, media, SRTP, the real licence
-server, ``mxone_admin``/sudo, backup contents, the time a real reload takes,
-partial reloads of single units (``-u`` reloads the whole system, like
+server, ``mxone_admin``/sudo, backup contents, the real duration of a reload
+(the lab's reload time is a setting, see above), partial reloads of single units (``-u`` reloads the whole system, like
 ``--system``), MTLS beyond the handshake, and TLS 1.0/SHA-1 for old phones.
 Commands run on a download server fail with exit 127.
 
@@ -66,7 +91,14 @@ server's HTTP (``GET``/``HEAD`` of its directory).  It reconciles what runs
 with the desired state kept in files (``lab.json``, ``faults.json``,
 ``tls/<node>.json``) whenever it is asked to ``sync`` over its control
 socket ``run/labd.sock``; ``reload`` and the ``lab`` CLI write those files
-and then ask it to sync.
+and then ask it to sync.  A TLS spec carries ``up_at`` (epoch seconds: when
+the listeners may come up) and ``reload`` (ISO time of the order); a timer
+thread starts each listener when its time is up.  When the daemon starts
+again it restores the listeners from the files: those due in the past start
+at once, the others at their time.  A LIM under ``down`` gets no listener;
+``clear`` brings it back only if it was up or due (at its time if still to
+come).  ``tls/<node>.up`` keeps the last reload announced as tls-up, so a
+restart of the listeners is not journaled twice.
 """
 
 import base64
