@@ -50,11 +50,11 @@ class LabFleet(object):
         self.pki = str(base / "inventory" / "pki")
 
     @contextlib.contextmanager
-    def running(self, systems, lims, download_servers, net, ssh_port, http_port):
+    def running(self, systems, lims, download_servers, net, ssh_port, http_port, reload_seconds=None):
         """The lab is up (its inventory at ``lab_inventory``) inside the block, and down after it, whatever happens."""
         lab(self.state, "up", "--systems", str(systems), "--lims", str(lims), "--download-servers",
             str(download_servers), "--inventory", self.lab_inventory, "--net", net, "--ssh-port", str(ssh_port),
-            "--http-port", str(http_port))
+            "--http-port", str(http_port), *(("--reload-seconds", str(reload_seconds)) if reload_seconds else ()))
         try:
             yield self
         finally:
@@ -69,6 +69,10 @@ class LabFleet(object):
 
     def journal_entries(self, system):
         return json.loads(lab(self.state, "journal", system, "--json"))
+
+    def actions(self, system):
+        """The system's commands that act, as journal entries: every command but the read-only license_status."""
+        return [e for e in self.journal_entries(system) if "command" in e and e["command"] != "license_status"]
 
     def journal(self, system):
         """The system's commands, in order (without the lab's events, such as tls-up after a reload)."""

@@ -125,11 +125,12 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
             certificates.append(dict(id=cert_id, changed=bool(result.get("changed")), reason=result.get("reason"),
                                      detail=result.get("detail") or result.get("msg")))
         nodes_changed = [h for h in hosts if delivered(delivery, h)]
-        failed = [h for h in hosts if h not in live]
         tls = [p for h in hosts for p in probes.get(h, [])]
         activated = activations.get(system_id) or {}
         runner = activated.get("host")
         failure = activated.get("failure")
+        # The host that reports a stopped activation fails for it; that is not a failure of its own.
+        failed = [h for h in hosts if h not in live and not (h == runner and activated.get("state") == "stopped")]
         restored = list(activated.get("rolled_back") or [])
         summary.append(dict(
             system=system_id, changed=bool(nodes_changed) or any(c["changed"] for c in certificates),

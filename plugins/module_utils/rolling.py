@@ -61,8 +61,8 @@ class Window(object):
             raise MxonePkiError("%s: %r ends after 24:00" % (field, text), field=field)
         self.start = start_h * 60 + start_m
         end = end_h * 60 + end_m
-        self.minutes = (end - self.start) % (24 * 60)
-        if self.minutes == 0:
+        self.minutes = end - self.start if end > self.start else end - self.start + 24 * 60
+        if end == self.start:
             raise MxonePkiError("%s: %r starts and ends at the same time; leave it empty for no window"
                                 % (field, text), field=field)
         self.text = "%02d:%02d-%02d:%02d" % (start_h, start_m, end_h, end_m)

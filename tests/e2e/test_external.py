@@ -123,7 +123,7 @@ def test_first_run_writes_the_csr_and_stops_the_system_with_instructions(fleet):
     san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sorted(san.get_values_for_type(x509.DNSName)) == ["lim1.lab1.mx.test", "lim2.lab1.mx.test"]
     assert fleet.node_files() == before  # nothing delivered, not even to the download server
-    assert fleet.journal_entries("lab1") == []
+    assert fleet.actions("lab1") == []
     assert "PRIVATE KEY" not in run.output
 
 
@@ -144,7 +144,7 @@ def test_check_mode_with_the_signed_files_dropped_tells_the_truth_and_writes_not
     assert run.recap["dl1"]["changed"] == 1  # the phones' ca.pem would change
     assert fleet.node_files() == before
     assert sorted(os.path.join(b, n) for b, _dirs, files in os.walk(fleet.pki) for n in files) == store
-    assert fleet.journal_entries("lab1") == []
+    assert fleet.actions("lab1") == []
 
 
 def test_second_run_imports_deploys_and_every_lim_verifies_against_the_customer_root(fleet, tmp_path):
@@ -172,32 +172,32 @@ def test_second_run_imports_deploys_and_every_lim_verifies_against_the_customer_
         handle.write(phone_ca)
     for node in fleet.lims():
         handshake(node["ip"], node["fqdn"], path)
-    entries = fleet.journal_entries("lab1")
+    entries = fleet.actions("lab1")
     assert [e["command"] for e in entries] == ACTIVATION, entries
     assert all(e["exit"] == 0 for e in entries)
 
 
 def test_third_run_with_the_same_drop_changes_nothing(fleet):
-    journal, files = fleet.journal_entries("lab1"), fleet.node_files()
+    journal, files = fleet.actions("lab1"), fleet.node_files()
     run = fleet.rollout()
     assert run.rc == 0, run.output
     assert run.changed == 0, run.output
-    assert fleet.journal_entries("lab1") == journal
+    assert fleet.actions("lab1") == journal
     assert fleet.node_files() == files
 
 
 def test_the_same_certificate_as_pkcs7_changes_nothing(fleet):
-    journal = fleet.journal_entries("lab1")
+    journal = fleet.actions("lab1")
     fleet.clear_drop()
     fleet.put("server.p7b", fleet.customer.p7b(fleet.leaf))
     run = fleet.rollout()
     assert run.rc == 0, run.output
     assert run.changed == 0, run.output
-    assert fleet.journal_entries("lab1") == journal
+    assert fleet.actions("lab1") == journal
 
 
 def test_a_new_certificate_as_pkcs12_is_imported_deployed_and_served(fleet):
-    journal = fleet.journal_entries("lab1")
+    journal = fleet.actions("lab1")
     old_serial = fleet.leaf.serial_number
     leaf = fleet.sign()  # the same CSR signed again: a new certificate for the same key
     assert leaf.serial_number != old_serial
@@ -210,4 +210,4 @@ def test_a_new_certificate_as_pkcs12_is_imported_deployed_and_served(fleet):
     assert PFX_PASSWORD not in run.output
     for node in fleet.lims():
         assert handshake_retrying(node["ip"], node["fqdn"], fleet.root_file).serial_number == leaf.serial_number
-    assert [e["command"] for e in fleet.journal_entries("lab1")[len(journal):]] == ACTIVATION
+    assert [e["command"] for e in fleet.actions("lab1")[len(journal):]] == ACTIVATION

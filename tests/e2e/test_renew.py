@@ -30,7 +30,11 @@ class Fleet(LabFleet):
         self.summary = str(base / "renew-summary.json")
 
     def journals(self):
-        return dict((s, self.journal(s)) for s in ("lab1", "lab2"))
+        return dict((s, self.commands(s)) for s in ("lab1", "lab2"))
+
+    def commands(self, system):
+        """The commands that act on ``system`` (license_status, read-only, left out)."""
+        return [e["command"] for e in self.actions(system)]
 
     def edit_inventory(self, edit):
         with open(self.inventory) as handle:
@@ -94,8 +98,8 @@ def test_one_system_due_only_it_renews_and_reloads_with_its_key_kept(fleet):
     assert after.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
         == before.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert fleet.served("lab2-lim1").serial_number == lab2_before.serial_number
-    assert fleet.journal("lab1")[len(journals["lab1"]):] == ACTIVATION
-    assert fleet.journal("lab2") == journals["lab2"]
+    assert fleet.commands("lab1")[len(journals["lab1"]):] == ACTIVATION
+    assert fleet.commands("lab2") == journals["lab2"]
 
 
 def test_a_window_longer_than_the_validity_renews_everything(fleet):
@@ -105,7 +109,7 @@ def test_a_window_longer_than_the_validity_renews_everything(fleet):
     report = fleet.report()
     assert report["due"] == 2 and report["renewed"] == 2
     for system in ("lab1", "lab2"):
-        assert fleet.journal(system)[len(journals[system]):] == ACTIVATION
+        assert fleet.commands(system)[len(journals[system]):] == ACTIVATION
 
 
 def test_reload_fault_rolls_back_and_tls_stays_up_with_the_old_certificate(fleet):
@@ -118,7 +122,7 @@ def test_reload_fault_rolls_back_and_tls_stays_up_with_the_old_certificate(fleet
     assert "TLS after rollback: 2/2 LIM(s) up" in run.output
     for node in ("lab1-lim1", "lab1-lim2"):
         assert fleet.served(node).serial_number == old.serial_number
-    tail = fleet.journal("lab1")[-4:]
+    tail = fleet.commands("lab1")[-4:]
     assert tail == ["media_encryption_enable -type extension", "data_backup", "reload --system", "reload --system"]
     # the next run converges: the new certificate goes out and activates
     again = fleet.play("rollout.yml", "-l", "mxone_lab1")
@@ -133,10 +137,10 @@ def test_no_licence_on_one_system_stops_it_untouched_while_the_other_completes(f
     run = fleet.play("enable_encryption.yml", "-e", "mxone_issue_force=true")
     lab(fleet.state, "fault", "lab2", "clear")
     assert run.rc != 0
-    assert "system lab2: license_status on lab2-lim1 does not show VOIP-SECURITY yes" in run.output
+    assert "system lab2: license_status on lab2-lim1 shows 'VOIP-SECURITY" in run.output
     assert dict((p, h) for p, h in fleet.node_hashes().items() if "/lab2-" in p) == hashes
-    assert fleet.journal("lab2")[len(journals["lab2"]):] == ["license_status"]
-    assert fleet.journal("lab1")[len(journals["lab1"]):] == ["license_status"] + ACTIVATION, run.output
+    assert fleet.commands("lab2")[len(journals["lab2"]):] == []
+    assert fleet.commands("lab1")[len(journals["lab1"]):] == ACTIVATION, run.output
     assert summary_row(run.output, "lab1")["result"] == "CHANGED", run.output
 
 
@@ -169,7 +173,7 @@ def test_tls_can_be_turned_off_again_and_back_on(fleet):
     journals = fleet.journals()
     run = fleet.play("rollout.yml")
     assert run.rc == 0, run.output
-    assert fleet.journal("lab2")[len(journals["lab2"]):] == ["data_backup", "reload --system"]
+    assert fleet.commands("lab2")[len(journals["lab2"]):] == ["data_backup", "reload --system"]
     assert "TlsEnabled: no" in open(os.path.join(fleet.status()["lab2-lim1"]["eri_sn"], "tls_telephony.conf")).read()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((fleet.status()["lab2-lim1"]["ip"], 5061), timeout=5)

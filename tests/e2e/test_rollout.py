@@ -67,8 +67,10 @@ def test_check_diff_on_a_fresh_lab_changes_no_node_file_and_shows_the_changes(fl
     assert run.changed >= 6 + 1 + 2  # every LIM and the download server would change, plus CA and certificates
     assert "/etc/opt/eri_sn/certs/eri_sn_cert.pem" in run.output  # the diff names the node file...
     assert "lim3.lab2.mx.test" in run.output and "reason: missing" in run.output  # ...and what would go there, and why
-    for system in ("lab1", "lab2"):
-        assert fleet.journal_entries(system) == []
+    for system in ("lab1", "lab2"):  # the licence is read (read-only, on the leader); nothing else runs
+        assert fleet.journal(system) == ["license_status"]
+    assert summary_row(run.output, "lab1")["commands"] == \
+        "would run: media_encryption_enable -type extension, data_backup, reload --system", run.output
     assert "PRIVATE KEY" not in run.output
 
 
@@ -90,7 +92,7 @@ def test_first_run_deploys_and_every_lim_answers_tls_with_its_own_name(fleet):
 
 def test_the_journal_shows_one_activation_sequence_per_system_in_order(fleet):
     for system in ("lab1", "lab2"):
-        entries = fleet.journal_entries(system)
+        entries = fleet.actions(system)
         assert [e["command"] for e in entries] == ACTIVATION, entries
         assert all(e["exit"] == 0 for e in entries)
         assert len(set(e["host"] for e in entries)) == 1  # once per system, from one LIM
@@ -109,13 +111,13 @@ def test_the_download_server_serves_ca_pem_that_verifies_every_lim(fleet, tmp_pa
 
 
 def test_second_run_changes_nothing_and_runs_no_command(fleet):
-    journals = dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2"))
+    journals = dict((s, fleet.actions(s)) for s in ("lab1", "lab2"))
     files = fleet.node_files()
     run = fleet.rollout()
     fleet.timings["second"] = round(run.seconds, 2)
     assert run.rc == 0, run.output
     assert run.changed == 0, run.output
-    assert dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2")) == journals
+    assert dict((s, fleet.actions(s)) for s in ("lab1", "lab2")) == journals
     assert fleet.node_files() == files
     assert summary_row(run.output, "lab1")["result"] == "unchanged", run.output
 
@@ -129,15 +131,15 @@ def test_verify_playbook_is_read_only_and_passes(fleet):
 def test_adding_a_lim_reissues_only_that_systems_certificate_and_reloads_only_it(fleet):
     lab2_cert = open(os.path.join(fleet.pki, "certs", "lab2", "server.pem"), "rb").read()
     lab1_key = open(os.path.join(fleet.pki, "certs", "lab1", "server.key"), "rb").read()
-    journals = dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2"))
+    journals = dict((s, fleet.actions(s)) for s in ("lab1", "lab2"))
     lab(fleet.state, "add-lim", "lab1")
     run = fleet.rollout()
     assert run.rc == 0, run.output
     assert "names_changed" in run.output and "lim4.lab1.mx.test" in run.output
     assert open(os.path.join(fleet.pki, "certs", "lab2", "server.pem"), "rb").read() == lab2_cert
     assert open(os.path.join(fleet.pki, "certs", "lab1", "server.key"), "rb").read() == lab1_key
-    assert fleet.journal_entries("lab2") == journals["lab2"]
-    assert [e["command"] for e in fleet.journal_entries("lab1")[len(journals["lab1"]):]] == ACTIVATION
+    assert fleet.actions("lab2") == journals["lab2"]
+    assert [e["command"] for e in fleet.actions("lab1")[len(journals["lab1"]):]] == ACTIVATION
     ca = os.path.join(fleet.pki, "ca", "ca.pem")
     for node in fleet.lims():
         handshake(node["ip"], node["fqdn"], ca)
@@ -167,13 +169,13 @@ def test_a_bad_inventory_is_refused_before_any_node_is_touched(fleet, tmp_path):
         systems["mxone_lab2"]["hosts"]["lab2-lim3"]["ansible_host"] = "not-an-ip"
     inventory = _inventory_variant(fleet, tmp_path, break_it)
     files = fleet.node_files()
-    journals = dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2"))
+    journals = dict((s, fleet.actions(s)) for s in ("lab1", "lab2"))
     run = run_playbook(ROLLOUT, inventory=inventory, env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
     assert run.rc != 0
     assert "lab1-lim1, lab1-lim2: mxone_lim: LIM number 1 is used by 2 hosts" in run.output
     assert "lab2-lim3: ansible_host: 'not-an-ip' is not an IP address" in run.output
     assert fleet.node_files() == files
-    assert dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2")) == journals
+    assert dict((s, fleet.actions(s)) for s in ("lab1", "lab2")) == journals
 
 
 def test_encryption_off_deploys_without_activation(fleet, tmp_path):
@@ -182,13 +184,13 @@ def test_encryption_off_deploys_without_activation(fleet, tmp_path):
         group["vars"]["mxone_encryption"] = False
         group["vars"]["mxone_extra_dns"] = ["sip.lab2.mx.test"]  # a name change, so lab2 gets a new bundle
     inventory = _inventory_variant(fleet, tmp_path, encryption_off)
-    journals = dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2"))
+    journals = dict((s, fleet.actions(s)) for s in ("lab1", "lab2"))
     run = run_playbook(ROLLOUT, inventory=inventory, env=ansible_env(ANSIBLE_HOST_KEY_CHECKING="false"))
     assert run.rc == 0, run.output
     row = summary_row(run.output, "lab2")
     assert row["result"] == "CHANGED" and row["certificate (why)"].startswith("lab2 names_changed"), run.output
     assert row["commands"] == "none", run.output
-    assert dict((s, fleet.journal_entries(s)) for s in ("lab1", "lab2")) == journals  # no command on either system
+    assert dict((s, fleet.actions(s)) for s in ("lab1", "lab2")) == journals  # no command on either system
     # not reloaded: the LIMs still serve the previous certificate, which lacks the new name
     ca = os.path.join(fleet.pki, "ca", "ca.pem")
     node = fleet.status()["lab2-lim1"]

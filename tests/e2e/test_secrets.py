@@ -177,7 +177,8 @@ def test_two_rollouts_at_once_share_one_ca_and_one_certificate_per_system(tmp_pa
                                                          "rb").read())
             assert certs[0] == issued and certs[-1] == ca  # the one certificate of its system, from the one CA
         for system in ("lab1", "lab2"):
-            journal = [e["command"] for e in json.loads(lab(state, "journal", system, "--json"))]
+            journal = [e["command"] for e in json.loads(lab(state, "journal", system, "--json"))
+                       if e.get("command") not in (None, "license_status")]  # each run reads the licence
             assert journal == ["media_encryption_enable -type extension", "data_backup", "reload --system"]
         assert not os.path.exists(os.path.join(pki, ".run.lock"))
     finally:

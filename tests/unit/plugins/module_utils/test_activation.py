@@ -65,18 +65,91 @@ def test_a_connection_that_ends_early_is_a_failure():
     assert activation.step_failure([], commands) == "data_backup did not run (the connection ended early)"
 
 
-def test_tls_failure_lists_each_lim_that_did_not_answer():
-    groups = [dict(results=[dict(name="a-lim1", ok=True), dict(name="a-lim2", ok=False, error="connection refused")])]
-    assert activation.tls_failure(groups) == "TLS check after reload failed: a-lim2: connection refused;"
-    assert activation.tls_count(groups) == (1, 2)
-    assert activation.tls_failure([dict(results=[dict(name="x", ok=True)])]) is None
-
-
 def test_failure_message_says_what_was_rolled_back_and_what_runs_now():
-    after = [dict(results=[dict(name="a-lim1", ok=True), dict(name="a-lim2", ok=True)])]
+    after = dict(back={"a-lim1": 2.0, "a-lim2": 2.1}, failed={}, elapsed=2.1)
     message = activation.failure_message("a", "reload --system failed (exit 1): boom", ["a-lim1", "a-lim2"], True, 0,
                                          after)
     assert message == ("system a: reload --system failed (exit 1): boom. Rolled back to the previous bundle on "
                        "a-lim1, a-lim2; reload after rollback: exit 0; TLS after rollback: 2/2 LIM(s) up.")
+    after = dict(back={"a-lim1": 2.0}, failed={"a-lim2": "not back after 900 s (connection refused)"}, elapsed=900)
+    assert activation.failure_message("a", "x", ["a-lim1"], True, 0, after).endswith(
+        "TLS after rollback: 1/2 LIM(s) up (a-lim2 not back after 900 s (connection refused)).")
     message = activation.failure_message("a", "data_backup failed (exit 1): x", [], False)
     assert message.endswith("no LIM (none had a previous bundle); not reloaded, so the running system was not changed.")
+
+
+class Lims(object):
+    """Fake LIMs after a reload: each is down until its time, then serves its certificate; a fake clock."""
+
+    def __init__(self, back_at, serving, verified=None):
+        self.now = 0.0
+        self.back_at = back_at
+        self.serving = serving
+        self.verified = verified or {}
+        self.probes = 0
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def probe(self, names):
+        self.probes += 1
+        results = {}
+        for name in names:
+            if self.now < self.back_at[name]:
+                results[name] = dict(name=name, ok=False, error="connection refused", certificate=None)
+            else:
+                results[name] = dict(name=name, ok=self.verified.get(name, True), error=None if self.verified.get(
+                    name, True) else "certificate verify failed", certificate=dict(
+                        sha256_fingerprint=self.serving[name], serial="5e", not_after="2027-11-29"))
+        return results
+
+
+def wait(lims, expected, timeout=900, **kw):
+    lines = []
+    waited = activation.wait_for_lims(lims.probe, expected, timeout, lims.clock, lims.sleep, lines.append, **kw)
+    return waited, lines
+
+
+def test_waits_for_every_lim_with_backoff_and_reports_when_each_came_back():
+    lims = Lims({"a": 20, "b": 95}, {"a": "NEW", "b": "NEW"})
+    waited, lines = wait(lims, {"a": "NEW", "b": "NEW"})
+    assert waited["failed"] == {}
+    assert 20 <= waited["back"]["a"] <= 22 and 95 <= waited["back"]["b"] <= 97  # polled at most 2 s apart
+    assert lims.probes < 70  # backoff: not a busy loop
+    assert len(lines) == 3 and lines[0].startswith("1/2 LIM(s) serve the new certificate (a after")
+    assert "waiting for b (3" in lines[0]
+
+
+def test_a_lim_back_with_the_old_certificate_is_a_failure_that_says_so():
+    lims = Lims({"a": 5, "b": 5}, {"a": "NEW", "b": "OLD"})
+    waited, dummy = wait(lims, {"a": "NEW", "b": "NEW"})
+    assert list(waited["failed"]) == ["b"]
+    assert waited["failed"]["b"] == ("came back after reload but serves a certificate other than the new certificate "
+                                     "(serial 5e, valid until 2027-11-29)")
+    assert waited["elapsed"] < 10  # no waiting for the deadline once it is known
+
+
+def test_a_bundle_that_fails_the_check_is_a_failure():
+    lims = Lims({"a": 3}, {"a": "NEW"}, verified={"a": False})
+    waited, dummy = wait(lims, {"a": "NEW"})
+    assert waited["failed"]["a"].endswith("serves a certificate that fails the check: certificate verify failed")
+
+
+def test_the_old_listener_before_it_went_down_is_not_a_failure_until_the_deadline():
+    lims = Lims({"a": 0}, {"a": "OLD"})  # never seen down: maybe the old listener not yet stopped
+    waited, dummy = wait(lims, {"a": "NEW"}, timeout=60)
+    assert waited["elapsed"] >= 60
+    assert waited["failed"]["a"].startswith("after 60 s still serves a certificate other than the new certificate")
+    assert waited["failed"]["a"].endswith("it never went down after reload")
+
+
+def test_deadline_passed_names_the_missing_lims():
+    lims = Lims({"a": 1, "b": 10 ** 6}, {"a": "NEW", "b": "NEW"})
+    waited, lines = wait(lims, {"a": "NEW", "b": "NEW"}, timeout=120)
+    assert waited["back"].keys() == {"a"}
+    assert waited["failed"] == {"b": "not back after 120 s (connection refused)"}
+    assert activation.wait_failure(waited) == "TLS after reload: b not back after 120 s (connection refused)"
+    assert lines  # progress was printed while waiting

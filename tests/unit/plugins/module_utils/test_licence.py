@@ -1,0 +1,49 @@
+"""Reading VOIP-SECURITY from license_status (module_utils/licence.py): the usual layouts, and fail closed."""
+
+import pytest
+
+from ansible_collections.mxone.pki.plugins.module_utils.licence import licence_problem, voip_security
+
+LAB_TABLE = """License status for system s1
+License type: permanent
+
+Feature             Licensed  Allowed  Used
+IP-EXTENSION        yes       500      0
+VOIP-SECURITY       %s        -        -
+"""
+
+
+@pytest.mark.parametrize("output,expected", [
+    (LAB_TABLE % "yes", True),
+    (LAB_TABLE % "no", False),
+    ("VOIP-SECURITY\tyes\t-\t-\n", True),
+    ("voip-security: YES\n", True),
+    ("VOIP-SECURITY = no\n", False),
+    ("VOIP_SECURITY  Yes  1  0\n", True),
+    ("VOIP-SECURITY  not licensed\n", False),
+    ("  VOIP-SECURITY|yes|10|2\n", True),
+])
+def test_layouts(output, expected):
+    assert voip_security(output)[0] is expected
+
+
+@pytest.mark.parametrize("output,message", [
+    ("Feature Licensed\nIP-EXTENSION yes\n", "no VOIP-SECURITY line"),
+    ("", "no VOIP-SECURITY line"),
+    ("VOIP-SECURITY   maybe\n", "cannot read the VOIP-SECURITY line of license_status: 'VOIP-SECURITY   maybe'"),
+    ("VOIP-SECURITY\n", "cannot read"),
+    ("VOIP-SECURITY yes\nVOIP-SECURITY no\n", "different answers"),
+])
+def test_unclear_output_fails_closed_and_quotes_it(output, message):
+    with pytest.raises(ValueError) as error:
+        voip_security(output)
+    assert message in str(error.value)
+
+
+def test_problem_names_system_node_and_licence():
+    assert licence_problem("sthlm", "sthlm-lim1", LAB_TABLE % "yes") is None
+    text = licence_problem("sthlm", "sthlm-lim1", LAB_TABLE % "no")
+    assert text.startswith("system sthlm: license_status on sthlm-lim1 shows 'VOIP-SECURITY       no        -        -'")
+    assert "VOIP-SECURITY licence" in text and "nothing was changed" in text
+    assert "failed (exit 127)" in licence_problem("sthlm", "sthlm-lim1", "license_status: not found", rc=127)
+    assert "cannot read" in licence_problem("sthlm", "sthlm-lim1", "VOIP-SECURITY ???")
