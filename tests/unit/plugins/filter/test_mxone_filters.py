@@ -20,9 +20,9 @@ def test_one_activation_host_per_changed_system():
 
 
 def test_summary_reads_the_fleet_activation_result():
-    activation = dict(systems=dict(a=dict(host="a-lim2", state="failed", commands=[dict(command="reload --system",
-                                                                                         rc=1)],
-                                          failure="reload --system failed (exit 1): x", rolled_back=["a-lim2", "a-lim3"])))
+    failed = dict(host="a-lim2", state="failed", commands=[dict(command="reload --system", rc=1)],
+                  failure="reload --system failed (exit 1): x", rolled_back=["a-lim2", "a-lim3"])
+    activation = dict(systems=dict(a=failed))
     summary = dict((s["system"], s) for s in rollout_summary(
         PLAN, {}, ["a-lim1", "a-lim2", "a-lim3", "b-lim1"], ["a-lim1", "a-lim2", "a-lim3", "b-lim1"],
         delivery=DELIVERY, activation=activation))
