@@ -33,8 +33,8 @@ _SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LIM_VARS = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_ip", "ansible_host", "mxone_extra_dns",
             "mxone_extra_ips", "mxone_cert_mode", "mxone_encryption", "mxone_tls_client_verification",
             "mxone_media_encryption_types", "mxone_reload", "mxone_tls", "mxone_activate_window",
-            "mxone_activate_timezone")
-DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url")
+            "mxone_activate_timezone", "ansible_port")
+DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url", "ansible_port")
 # Settings that act on the whole system: every LIM of it must agree.
 _SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload",
                 "mxone_tls", "mxone_activate_window", "mxone_activate_timezone")
@@ -194,6 +194,31 @@ def certificate_paths(pki_dir, cert_id, mode):
                 csr=posixpath.join(directory, "server.csr"))
 
 
+def _unique_addresses(lims, hostvars, hosts, problems):
+    """Two LIMs with one IP, or two hosts behind one SSH address and port, are a typo that would put one node's
+    certificate (and reload) on another: refused, naming both hosts."""
+    by_ip = {}
+    for entry in lims:
+        if entry["ip"] is not None:
+            by_ip.setdefault(entry["ip"], []).append(entry["host"])
+    for ip, owners in sorted(by_ip.items()):
+        owners = sorted(set(owners))
+        if len(owners) > 1:
+            field = "mxone_lim_ip" if any(hostvars[h].get("mxone_lim_ip") is not None for h in owners) \
+                else "ansible_host"
+            problems.add(", ".join(owners), field, "%s is the address of %d LIMs; each LIM has its own address "
+                         "(it goes into the certificate, and the LIM is reached there)" % (ip, len(owners)))
+    by_ssh = {}
+    for host in dict.fromkeys(hosts):
+        variables = hostvars[host]
+        address = str(variables.get("ansible_host") or host)
+        by_ssh.setdefault((address, str(variables.get("ansible_port") or 22)), []).append(host)
+    for (address, port), owners in sorted(by_ssh.items()):
+        if len(owners) > 1:
+            problems.add(", ".join(sorted(owners)), "ansible_host", "%s port %s is where %d hosts are reached; "
+                         "each service node has its own SSH address (or port)" % (address, port, len(owners)))
+
+
 def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
     """The fleet plan from the system groups ({group: [hosts]}) and each host's variables.
 
@@ -213,6 +238,7 @@ def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
             problems.add(host, "groups", "is a LIM of %d systems (%s); a LIM belongs to one system"
                          % (len(groups), ", ".join(groups)))
     systems, hosts_plan, certificates, seen_ids, seen_domains, systems_by_group = {}, {}, [], {}, {}, {}
+    every_lim = []
     for group, hosts in sorted(system_groups.items()):
         if not hosts:
             problems.add(group, "hosts", "system group has no LIM")
@@ -220,6 +246,7 @@ def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
         settings = _system_settings(group, hosts, hostvars, problems)
         settings["group"] = group
         lims = [_lim_entry(host, hostvars[host], problems) for host in hosts]
+        every_lim.extend(lims)
         numbers = {}
         for entry in lims:
             if entry["lim"] is not None:
@@ -260,6 +287,7 @@ def build_plan(system_groups, hostvars, download_hosts=(), pki_dir="pki"):
         elif not posixpath.isabs(str(directory)):
             problems.add(host, "mxone_download_dir", "%r must be an absolute path" % (directory,))
         downloads[host] = dict(dir=directory, url=hv.get("mxone_download_url"))
+    _unique_addresses(every_lim, hostvars, list(membership) + list(download_hosts), problems)
     if problems.problems:
         raise FleetError(problems.problems)
     for cert in certificates:

@@ -104,6 +104,17 @@ INVENTORY_CASES = {
     "system_without_lim": (lambda d: systems(d).update(mxone_lab3={"vars": {"mxone_system": "lab3",
                                                                             "mxone_domain": "lab3.mx.test"}}),
                            ["mxone_lab3: hosts: system group has no LIM"]),
+    "duplicate_lim_address": (lambda d: lim(d, 2, 2).update(mxone_lim_ip=lim(d, 1, 1)["ansible_host"]),
+                              ["lab1-lim1, lab2-lim2: mxone_lim_ip: ", "is the address of 2 LIMs"]),
+    "duplicate_ssh_address": (lambda d: lim(d, 2, 1).update(ansible_host=lim(d, 1, 2)["ansible_host"],
+                                                            mxone_lim_ip="192.0.2.21"),
+                              ["lab1-lim2, lab2-lim1: ansible_host: ", "is where 2 hosts are reached"]),
+    "bad_activation_window": (lambda d: systems(d)["mxone_lab1"]["vars"].update(mxone_activate_window="25:00-03:00"),
+                              ["mxone_lab1: mxone_activate_window: '25:00-03:00' is not a daily window HH:MM-HH:MM"]),
+    "unknown_activation_timezone": (
+        lambda d: systems(d)["mxone_lab2"]["vars"].update(mxone_activate_window="22:00-04:30",
+                                                         mxone_activate_timezone="Europe/Stokholm"),
+        ["mxone_lab2: mxone_activate_timezone: 'Europe/Stokholm' is not a known time zone"]),
     "unknown_cert_mode": (lambda d: systems(d)["mxone_lab1"]["vars"].update(mxone_cert_mode="wildcard"),
                           ["lab1-lim1: mxone_cert_mode: 'wildcard' is not one of system, lim, external"]),
     "unknown_media_encryption_type": (

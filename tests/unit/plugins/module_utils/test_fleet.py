@@ -71,3 +71,30 @@ def test_download_servers_get_the_union_file_when_given():
     targets = by_host(delivery_targets(plan(), ["dl"], download_ca="/pki/download/ca.pem",
                                        pending_ca_paths=["/pki/download/ca.pem"]))
     assert targets["dl"]["ca_path"] == "/pki/download/ca.pem" and targets["dl"]["pending_ca"] is True
+
+
+def test_two_lims_with_one_address_are_refused_naming_both():
+    groups = {"mxone_a": ["a1", "a2"], "mxone_b": ["b1"]}
+    hostvars = {"a1": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=1, ansible_host="192.0.2.1"),
+                "a2": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=2, ansible_host="192.0.2.2"),
+                "b1": dict(mxone_system="b", mxone_domain="b.example.net", mxone_lim=1, ansible_host="192.0.2.9",
+                           mxone_lim_ip="192.0.2.2")}
+    with pytest.raises(FleetError) as error:
+        build_plan(groups, hostvars)
+    assert ("a2, b1", "mxone_lim_ip", "192.0.2.2 is the address of 2 LIMs; each LIM has its own address (it goes "
+            "into the certificate, and the LIM is reached there)") in error.value.problems
+
+
+def test_two_hosts_behind_one_ssh_address_and_port_are_refused():
+    groups = {"mxone_a": ["a1", "a2"]}
+    hostvars = {"a1": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=1, ansible_host="mgmt",
+                           mxone_lim_ip="192.0.2.1"),
+                "a2": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=2, ansible_host="mgmt",
+                           mxone_lim_ip="192.0.2.2"),
+                "dl": dict(mxone_download_dir="/srv/tftp", ansible_host="mgmt", ansible_port=2200)}
+    with pytest.raises(FleetError) as error:
+        build_plan(groups, hostvars, ["dl"])
+    assert [p[:2] for p in error.value.problems] == [("a1, a2", "ansible_host")]
+    assert "mgmt port 22 is where 2 hosts are reached" in error.value.problems[0][2]
+    hostvars["a2"]["ansible_port"] = 2201  # one bastion, a port per node: fine
+    assert build_plan(groups, hostvars, ["dl"])["hosts"]["a2"]["ip"] == "192.0.2.2"
