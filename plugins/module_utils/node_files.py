@@ -14,7 +14,11 @@ key material is not visible in the node's process list. The script:
   truncated transfer is never installed;
 - leaves a file alone when content and mode already match;
 - copies the current file to ``<name>.previous`` before replacing it (the
-  file to roll back to);
+  file to roll back to). For the files of a system that is activated after
+  delivery, the copy is made only when the file is not yet in the rollback
+  list (``.mxone-rollback`` beside the bundle): ``.previous`` is then the
+  file as it was at the last activation, and the list names exactly the
+  files replaced since, which is what a rollback restores;
 - installs nothing at all if any file fails to unpack (disk full, say):
   all files or none.
 
@@ -49,6 +53,25 @@ def pending_marker(path):
     return "%s/%s" % (_dirname(path), PENDING_MARKER)
 
 
+ROLLBACK_LIST = ".mxone-rollback"
+
+
+def rollback_list(path):
+    """Beside the bundle ``path``: the files replaced since the last activation, one path a line."""
+    return "%s/%s" % (_dirname(path), ROLLBACK_LIST)
+
+
+def _keep_previous(target, previous, listed):
+    """sh lines: copy ``target`` to ``previous`` before it is replaced; with a rollback list ``listed``, only when
+    the target is not listed yet (then list it), so that ``previous`` stays the activated version."""
+    if not listed:
+        return ["if [ -f %s ]; then cp -p %s %s || rc=1; fi" % (target, target, previous)]
+    return ["if ! grep -qxF %s %s 2>/dev/null; then" % (target, listed),
+            "  if [ -f %s ]; then cp -p %s %s || rc=1; else rm -f %s; fi" % (target, target, previous, previous),
+            "  echo %s >> %s || rc=1" % (target, listed),
+            "fi"]
+
+
 class NodeFile(object):
     """A file for a node; ``content=None`` only looks at it (a check run whose new content is not made yet).
 
@@ -57,11 +80,12 @@ class NodeFile(object):
     ``pending``, so an activation lost to a killed run is not lost for good.
     """
 
-    def __init__(self, path, content, mode, activation=False):
+    def __init__(self, path, content, mode, activation=False, rollback=None):
         self.path = path
         self.content = content
         self.mode = mode
         self.activation = activation
+        self.rollback = rollback  # the rollback list this file goes on when replaced (None: no rollback)
 
     @property
     def probe_only(self):
@@ -118,7 +142,7 @@ def check_script(files, show_certs=False, settings=()):
     return "\n".join(lines) + "\nexit $rc\n"
 
 
-def install_script(files, show_certs=False, settings=()):
+def install_script(files, show_certs=False, settings=(), rollback=None):
     """The sh script that installs ``files`` from the payload on its stdin, then applies ``settings``."""
     first_dir = _quote(_dirname(files[0].path))
     lines = list(_PRELUDE) + [
@@ -158,7 +182,8 @@ def install_script(files, show_certs=False, settings=()):
         work = "w%d" % index
         lines += _status_lines(f, show_certs) + [
             "if [ \"$status\" != unchanged ] && [ \"$status\" != pending ]; then",
-            "  if [ -f %s ]; then cp -p %s %s || rc=1; fi" % (target, target, _quote(f.path + PREVIOUS_SUFFIX)),
+        ] + ["  " + line for line in _keep_previous(target, _quote(f.path + PREVIOUS_SUFFIX),
+                                                    f.rollback and _quote(f.rollback))] + [
             # the marker first: if the run dies right after the rename, the next run still activates
             ("  : > %s || rc=1" % _quote(pending_marker(f.path))) if f.activation else "  :",
             "  mv -f \"$%s/new\" %s || rc=1" % (work, target),
@@ -166,7 +191,7 @@ def install_script(files, show_certs=False, settings=()):
             "rm -rf \"$%s\"" % work,
             "echo \"MXONE $status \"%s" % target,
         ]
-    lines += _settings_lines(settings)
+    lines += _settings_lines(settings, rollback=rollback)
     lines.append("sync 2>/dev/null; exit $rc")
     return "\n".join(lines) + "\n"
 
@@ -189,33 +214,37 @@ def parse_output(stdout):
     return statuses, certs, error
 
 
-def restore_script(paths):
-    """Put each ``<path>.previous`` back in place (copy, then rename: atomic), if there is one.
+def restore_script(bundle_path):
+    """Put back exactly the files replaced since the last activation (the rollback list beside ``bundle_path``).
 
-    Prints ``MXONE restored <path>`` or ``MXONE no-previous <path>``; the
-    ``.previous`` copy stays, so a restore can be repeated.
+    Each is restored from ``<path>.previous`` (copy, then rename: atomic). Prints ``MXONE restored <path>``
+    (after the bundle's certificates, never its key) or ``MXONE no-previous <path>`` (the file was new).
+    The list and the pending marker go: the restored files are the running ones.
     """
-    lines = list(_PRELUDE) + ["rc=0"]
-    for path in paths:
-        target, previous = _quote(path), _quote(path + PREVIOUS_SUFFIX)
-        lines += [
-            "if [ -f %s ]; then" % previous,
-            # the restored file's certificates (never its key) tell the controller what must come back
-            "  t=$(mktemp %s.XXXXXX) && cp -p %s \"$t\" && mv -f \"$t\" %s && cert %s && echo \"MXONE restored \"%s"
-            % (target, previous, target, target, target),
-            "  [ $? -eq 0 ] || { rm -f \"$t\"; rc=1; echo \"MXONE error restoring \"%s; }" % target,
-            "else echo \"MXONE no-previous \"%s; fi" % target,
-        ]
-    if paths:
-        lines.append("rm -f %s" % _quote(pending_marker(paths[0])))  # the previous bundle is the one running
-    lines.append("sync 2>/dev/null; exit $rc")
+    listed, bundle = _quote(rollback_list(bundle_path)), _quote(bundle_path)
+    lines = list(_PRELUDE) + [
+        "rc=0",
+        "if [ -f %s ]; then" % listed,
+        "  while IFS= read -r p; do",
+        "    [ -n \"$p\" ] || continue",
+        "    if [ -f \"$p%s\" ]; then" % PREVIOUS_SUFFIX,
+        "      if t=$(mktemp \"$p.XXXXXX\") && cp -p \"$p%s\" \"$t\" && mv -f \"$t\" \"$p\"; then" % PREVIOUS_SUFFIX,
+        "        [ \"$p\" = %s ] && cert \"$p\"" % bundle,
+        "        echo \"MXONE restored $p\"",
+        "      else rm -f \"$t\"; rc=1; echo \"MXONE error restoring $p\"; fi",
+        "    else echo \"MXONE no-previous $p\"; fi",
+        "  done < %s" % listed,
+        "fi",
+        "[ $rc = 0 ] && rm -f %s %s" % (listed, _quote(pending_marker(bundle_path))),
+        "sync 2>/dev/null; exit $rc",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def activated_script(path):
-    """After a successful activation: the bundle at ``path`` is the one running; drop its marker."""
-    marker = _quote(pending_marker(path))
-    return "\n".join(list(_PRELUDE) + ["rm -f %s || fail 'cannot remove '%s" % (marker, marker),
+    """After a successful activation: the bundle at ``path`` is the one running; drop its marker and rollback list."""
+    marker, listed = _quote(pending_marker(path)), _quote(rollback_list(path))
+    return "\n".join(list(_PRELUDE) + ["rm -f %s %s || fail 'cannot remove '%s" % (marker, listed, marker),
                                        "echo \"MXONE activated \"%s" % _quote(path)]) + "\n"
 
 
@@ -232,7 +261,7 @@ class Setting(object):
         return "%s#%s" % (self.path, self.key)
 
 
-def _settings_lines(settings, check_mode=False):
+def _settings_lines(settings, check_mode=False, rollback=None):
     """Set each ``Key: value`` line: other lines kept, the key's old lines replaced by one.
 
     Each file is rewritten through a temporary file and a rename (atomic), its
@@ -260,8 +289,9 @@ def _settings_lines(settings, check_mode=False):
                 "  if [ \"$status\" != error ]; then",
                 "    { [ -f %s ] && grep -Ev %s %s; echo %s; } > \"$t\" || rc=1" % (
                     target, _quote(key_re), target, _quote(want)),
-                "    if [ -f %s ]; then chmod \"$(stat -c %%a %s)\" \"$t\"; cp -p %s %s; else chmod 644 \"$t\"; fi"
-                % (target, target, target, _quote(setting.path + PREVIOUS_SUFFIX)),
+                "    if [ -f %s ]; then chmod \"$(stat -c %%a %s)\" \"$t\"; else chmod 644 \"$t\"; fi" % (target, target),
+            ] + ["    " + line for line in _keep_previous(target, _quote(setting.path + PREVIOUS_SUFFIX),
+                                                      rollback and _quote(rollback))] + [
                 "    [ $rc = 0 ] && mv -f \"$t\" %s || { rm -f \"$t\"; rc=1; status=error; }" % target,
                 "  fi",
                 "fi",

@@ -28,7 +28,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.fleet import NODE_CERT_D
 from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.node_files import (
     PREVIOUS_SUFFIX, NodeFile, Setting, activated_script, check_script, install_script, parse_output, payload,
-    restore_script)
+    restore_script, rollback_list)
 
 
 DEFAULT_DEST_DIR = NODE_CERT_DIR
@@ -118,11 +118,20 @@ def node_files(job, material, check_mode):
         return pending + [NodeFile(ca_node_path, None, PUBLIC_MODE)], leaf
     files = []
     ca_data = material.ca(ca_path)
+    rollback = _rollback(job)
     if certificate:
         bundle, leaf = material.bundle(certificate, ca_path, bundle_path)
-        files.append(NodeFile(bundle_path, bundle, KEY_MODE, activation=boolean(job.get("activation", False))))
-    files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE))
+        files.append(NodeFile(bundle_path, bundle, KEY_MODE, activation=boolean(job.get("activation", False)),
+                              rollback=rollback))
+    files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE, rollback=rollback))
     return pending + files, leaf
+
+
+def _rollback(job):
+    """The rollback list of a LIM whose system is activated after delivery (None elsewhere: nothing rolls back)."""
+    if job.get("certificate") and boolean(job.get("activation", False)):
+        return rollback_list(_node_paths(job)[0])
+    return None
 
 
 def _node_paths(job):
@@ -147,12 +156,12 @@ def _run_script(run, script, data=None):
 
 
 def restore(run, job, check_mode):
-    """Roll back: put the .previous copies of eri_sn_cert.pem and ca.pem back in place."""
+    """Roll back: put back exactly the files replaced since the last activation (their .previous copies)."""
     paths = list(_node_paths(job))
     if check_mode:
         return dict(changed=True, files=dict((p, "would-restore") for p in paths))
     try:
-        statuses, restored_certs, error = _run_script(run, restore_script(paths))
+        statuses, restored_certs, error = _run_script(run, restore_script(paths[0]))
     except Unreachable as exc:
         return dict(unreachable=True, changed=False, msg="restoring the previous files failed: unreachable: %s" % exc)
     if error:
@@ -192,7 +201,8 @@ def deliver(run, job, material, check_mode, want_diff):
     if check_mode:
         script, data = check_script(files, show_certs=want_diff, settings=settings), None
     else:
-        script, data = install_script(files, show_certs=want_diff, settings=settings), payload(files)
+        script, data = install_script(files, show_certs=want_diff, settings=settings,
+                                      rollback=_rollback(job)), payload(files)
     try:
         statuses, current_certs, error = _run_script(run, script, data)
     except Unreachable as exc:

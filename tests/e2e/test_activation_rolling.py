@@ -122,6 +122,11 @@ def test_a_failed_system_stops_the_rest_and_the_next_run_completes_them(fleet):
     lab(fleet.state, "fault", "lab1", "reload-fails")
     marks = fleet.marks()
     before = dict((n["name"], fleet.served(n["name"]).serial_number) for n in fleet.lims())
+    certs = os.path.join(fleet.status()["lab1-lim1"]["eri_sn"], "certs")
+    with open(os.path.join(certs, "ca.pem.previous"), "w") as handle:
+        handle.write("a stale ca.pem from an older delivery\n")  # this run does not replace ca.pem
+    with open(os.path.join(certs, "ca.pem"), "rb") as handle:
+        ca_now = handle.read()
     run = fleet.renew_all()
     assert run.rc != 0, run.output
     assert "rolled back" in summary_row(run.output, "lab1")["result"], run.output
@@ -135,6 +140,8 @@ def test_a_failed_system_stops_the_rest_and_the_next_run_completes_them(fleet):
     assert fleet.commands_since(marks, "lab1") == ["license_status"] + ACTIVATION + ["reload --system"]
     for lim in ("lab1-lim1", "lab1-lim2"):
         assert fleet.served(lim).serial_number == before[lim]  # rolled back and serving again
+    with open(os.path.join(certs, "ca.pem"), "rb") as handle:
+        assert handle.read() == ca_now  # the rollback put back only what the run replaced
 
     marks = fleet.marks()
     again = fleet.play("rollout.yml")
