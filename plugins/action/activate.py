@@ -67,7 +67,9 @@ class SystemProber(object):
             checker = Checker(ca_path=group["ca_path"], client_cert_path=client.get("cert"),
                               client_key_path=client.get("key"),
                               client_key_passphrase=passphrase if client else None)
-            for endpoint in parse_endpoints(group["endpoints"]):
+            # the wait compares fingerprints itself (the new certificate, or the previous one after a rollback)
+            endpoints = [dict((k, v) for k, v in e.items() if k != "expected_cert") for e in group["endpoints"]]
+            for endpoint in parse_endpoints(endpoints):
                 self._by_name.setdefault(endpoint.name, (checker, endpoint))
 
     def __call__(self, names):

@@ -68,6 +68,10 @@ class ActionModule(ActionBase):
                 dict(where=where, field=field, msg=msg) for where, field, msg in error.problems])
             return result
         selected = set(task_vars.get("ansible_play_hosts_all") or [])
+        plan["outside_limit"] = dict(
+            (system_id, [h for h in system["hosts"] if h not in selected])
+            for system_id, system in plan["systems"].items()
+            if any(h in selected for h in system["hosts"]) and not all(h in selected for h in system["hosts"]))
         encryption_only = boolean(args.get("encryption_only", False))
         plan["selected_systems"] = sorted(set(
             entry["system"] for host, entry in plan["hosts"].items()

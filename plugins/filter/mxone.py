@@ -95,7 +95,7 @@ def verify_endpoints(plan, play_hosts, ports=(5061,), system=None):
                                             phone_endpoints=[]))
         for port in ports:
             endpoint = dict(name=host, address=lim["ip"], port=int(port), server_name=lim["fqdn"],
-                            system=lim["system"])
+                            system=lim["system"], expected_cert=cert["paths"]["cert"])
             group["endpoints"].append(endpoint)
             if lim.get("tls_client_verification") != "mandatory":  # SIPLP does no mutual TLS for phones
                 group["phone_endpoints"].append(endpoint)
@@ -125,8 +125,10 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
             certificates.append(dict(id=cert_id, changed=bool(result.get("changed")), reason=result.get("reason"),
                                      detail=result.get("detail") or result.get("msg")))
         nodes_changed = [h for h in hosts if delivered(delivery, h)]
-        tls = [p for h in hosts for p in probes.get(h, [])]
         activated = activations.get(system_id) or {}
+        tls = [p for h in hosts for p in probes.get(h, [])]
+        if activated.get("state") in ("pending", "stopped"):  # not activated on purpose: the old one still runs
+            tls = [dict(p, ok=True) if p.get("stale") else p for p in tls]
         runner = activated.get("host")
         failure = activated.get("failure")
         # The host that reports a stopped activation fails for it; that is not a failure of its own.

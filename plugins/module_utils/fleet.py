@@ -321,8 +321,34 @@ def node_settings(plan, host):
     return settings
 
 
+def partial_stop(plan, system_id, issued, ca_changed):
+    """Why a system that the limit selects only in part gets nothing, or None.
+
+    ``reload`` acts on every LIM of a system: with a new shared certificate (or CA) on some LIMs only, the
+    others would come back serving the old names. ``plan["outside_limit"]`` lists the LIMs left out.
+    """
+    outside = (plan.get("outside_limit") or {}).get(system_id) or []
+    if not outside:
+        return None
+    system = plan["systems"][system_id]
+    changing = []
+    for cert_id in system["certificates"]:
+        result = issued.get(cert_id) or {}
+        if result.get("changed") and set(plan["certificates"][cert_id]["hosts"]) & set(outside):
+            changing.append("certificate %s (%s)" % (cert_id, result.get("reason") or "changed"))
+    if ca_changed:
+        changing.append("the enterprise CA")
+    if not changing:
+        return None
+    inside = [h for h in system["hosts"] if h not in outside]
+    return ("system %s: the limit selects %s but not %s, and %s changes; reload acts on every LIM of the system, "
+            "so nothing is delivered to it. Run on the whole system (-l %s), or set mxone_activate_partial: true "
+            "to go ahead on these LIMs only" % (system_id, ", ".join(inside), ", ".join(outside),
+                                               " and ".join(changing), system["group"]))
+
+
 def delivery_targets(plan, play_hosts, issue_results=(), ca_pending=False, pending_ca_paths=(),
-                     download_ca=None, waiting=None, no_download_ca=False):
+                     download_ca=None, waiting=None, no_download_ca=False, partial_ok=False):
     """One delivery job per host of the play: its files, settings and, in check mode, what is still to be made.
 
     ``issue_results`` are the issue step's per-certificate results (``item.key`` = certificate id):
@@ -330,17 +356,22 @@ def delivery_targets(plan, play_hosts, issue_results=(), ca_pending=False, pendi
     ``download_ca`` is the CA file the download servers get (the enterprise CA unless the customer
     PKI step made a union file). ``waiting``: system -> why it waits for its customer's CA; its LIMs
     get a ``stop`` (that message, nothing sent). ``no_download_ca``: no CA is in use yet, so the
-    download servers keep what they have.
+    download servers keep what they have. ``partial_ok``: deliver to a system although the limit selects
+    only some of its LIMs and its certificate or CA changes (see ``partial_stop``).
     """
     waiting = waiting or {}
     live = set(play_hosts)
     issued = dict(((r.get("item") or {}).get("key"), r) for r in issue_results or [] if isinstance(r, dict))
     pending_ca_paths = set(pending_ca_paths or ())
+    partial = {} if partial_ok else dict(
+        (s, partial_stop(plan, s, issued, ca_pending)) for s in plan.get("selected_systems", []))
     targets = []
     for host in sorted(live):
         lim = plan["hosts"].get(host)
         if lim is not None and lim["system"] in waiting:
             targets.append(dict(host=host, stop=waiting[lim["system"]]))
+        elif lim is not None and partial.get(lim["system"]):
+            targets.append(dict(host=host, stop=partial[lim["system"]]))
         elif lim is not None and lim["system"] in plan.get("selected_systems", []):
             cert = plan["certificates"][lim["certificate"]]
             issue = issued.get(cert["id"]) or {}

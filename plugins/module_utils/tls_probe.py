@@ -43,7 +43,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.keys import key_fits_cer
 from ansible_collections.mxone.pki.plugins.module_utils.pem import PRIVATE_KEY_LABELS, encode_pem, split_pem
 
 DEFAULT_PORT = 5061
-ENDPOINT_KEYS = ("name", "address", "port", "server_name", "system")
+ENDPOINT_KEYS = ("name", "address", "port", "server_name", "system", "expected_cert")
 MAX_CA_BYTES = 1024 * 1024
 # TLS 1.3: the client's handshake ends before the server has judged the client
 # certificate; its verdict (session tickets, or an alert) comes one round trip
@@ -68,12 +68,13 @@ _SSL_NOISE = re.compile(r"^\[[A-Z0-9_]+: [A-Z0-9_]+\]\s*|\s*\(_ssl\.c:\d+\)$")
 class Endpoint(object):
     """One TLS listener to check: a label, where to connect, the name to verify."""
 
-    def __init__(self, name, address, port=DEFAULT_PORT, server_name=None, system=None):
+    def __init__(self, name, address, port=DEFAULT_PORT, server_name=None, system=None, expected_cert=None):
         self.name = name
         self.address = address
         self.port = port
         self.server_name = server_name
         self.system = system
+        self.expected_cert = expected_cert
 
     @property
     def where(self):
@@ -136,7 +137,8 @@ def parse_endpoints(raw, field="endpoints"):
         name = _text(item.get("name"), where + ".name") or address
         server_name = _text(item.get("server_name"), where + ".server_name") or address
         system = _text(item.get("system"), where + ".system")
-        endpoints.append(Endpoint(name, address, port, server_name, system))
+        expected = _text(item.get("expected_cert"), where + ".expected_cert")
+        endpoints.append(Endpoint(name, address, port, server_name, system, expected))
     return endpoints
 
 
@@ -590,7 +592,23 @@ class Checker(object):
                          offered=self.identity is not None, sleep=sleep)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(endpoints))) as pool:
-            return list(pool.map(one, endpoints))
+            results = list(pool.map(one, endpoints))
+        expected = {}
+        for endpoint, result in zip(endpoints, results):
+            if endpoint.expected_cert and result["ok"]:
+                stale_check(result, endpoint.expected_cert, expected)
+        return results
+
+
+def stale_check(result, cert_path, cache):
+    """A verified answer that is not the PKI store's certificate fails as stale, saying both serials."""
+    if cert_path not in cache:
+        data = read_bytes(cert_path)  # none yet (a system waiting for its customer's CA): nothing to compare
+        cache[cert_path] = facts(load_certificate(data, source=cert_path)) if data is not None else None
+    want, served = cache[cert_path], result.get("certificate") or {}
+    if want is not None and served.get("sha256_fingerprint") != want["sha256_fingerprint"]:
+        result.update(ok=False, stale=True, error="stale: serves serial %s (valid until %s), the PKI store has serial %s "
+                      "(%s)" % (served.get("serial"), served.get("not_after"), want["serial"], cert_path))
 
 
 def check_endpoints(endpoints, ca_path=None, ca_url=None, client_cert_path=None, client_key_path=None,
@@ -643,6 +661,7 @@ TLS_CHECK_SPEC = dict(
             port=dict(type="int", default=DEFAULT_PORT),
             server_name=dict(type="str"),
             system=dict(type="str"),
+            expected_cert=dict(type="path"),
         )),
         ca_path=dict(type="path"),
         ca_url=dict(type="str"),

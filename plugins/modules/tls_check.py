@@ -65,6 +65,12 @@ options:
       system:
         description: The MX-ONE system the endpoint belongs to; returned as is.
         type: str
+      expected_cert:
+        description:
+          - The certificate (PEM) the endpoint must serve, for example the PKI store's C(server.pem). A verified
+            answer with another certificate fails as stale - C(stale - serves serial X ..., the PKI store has
+            serial Y) - with RV(results[].stale) set.
+        type: path
   ca_path:
     description:
       - PEM file with the CA certificate(s) to trust (for example the deployed C(ca.pem)); a single DER
@@ -227,6 +233,10 @@ results:
     certificate_verified:
       description: Whether RV(results[].certificate) comes from a handshake that verified it.
       type: bool
+    stale:
+      description: The endpoint served a verified certificate other than its O(endpoints[].expected_cert).
+      type: bool
+      returned: when it did
   sample:
     - name: sthlm-lim1
       system: sthlm

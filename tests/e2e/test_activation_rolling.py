@@ -208,6 +208,27 @@ def test_without_the_licence_a_system_is_left_untouched_and_the_others_complete(
         lab(fleet.state, "fault", "lab2", "clear")
 
 
+def test_a_limit_to_one_lim_of_a_changing_system_delivers_nothing_and_verify_names_a_stale_lim(fleet):
+    before = fleet.node_hashes()
+    marks = fleet.marks()
+    run = fleet.renew_all("-l", "lab3-lim1")
+    assert run.rc != 0, run.output
+    assert ("system lab3: the limit selects lab3-lim1 but not lab3-lim2, and certificate lab3 (forced) changes; "
+            "reload acts on every LIM of the system, so nothing is delivered to it") in run.output
+    assert fleet.node_hashes() == before and fleet.commands_since(marks, "lab3") == ["license_status"]
+    # on purpose: only lab3-lim1 gets the new certificate; the whole system reloads
+    run = fleet.renew_all("-l", "lab3-lim1", "-e", "mxone_activate_partial=true")
+    assert run.rc == 0, run.output
+    verify = fleet.play("verify.yml")
+    assert verify.rc != 0, verify.output
+    assert "lab3-lim2: stale: serves serial" in verify.output and "the PKI store has serial" in verify.output
+    assert "lab3-lim1: stale" not in verify.output
+    # a run on the whole system puts it right
+    assert fleet.play("rollout.yml").rc == 0
+    verify = fleet.play("verify.yml")
+    assert verify.rc == 0, verify.output
+
+
 def test_a_reload_of_about_20_seconds_is_waited_for_with_progress(fleet):
     lab(fleet.state, "reload-time", "lab3", "20")
     marks = fleet.marks()

@@ -98,3 +98,18 @@ def test_two_hosts_behind_one_ssh_address_and_port_are_refused():
     assert "mgmt port 22 is where 2 hosts are reached" in error.value.problems[0][2]
     hostvars["a2"]["ansible_port"] = 2201  # one bastion, a port per node: fine
     assert build_plan(groups, hostvars, ["dl"])["hosts"]["a2"]["ip"] == "192.0.2.2"
+
+
+def test_a_limit_that_selects_part_of_a_changing_system_stops_it():
+    plan = build_plan({"mxone_a": ["a1", "a2"]}, {
+        "a1": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=1, ansible_host="192.0.2.1"),
+        "a2": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=2, ansible_host="192.0.2.2")})
+    plan.update(selected_systems=["a"], outside_limit={"a": ["a2"]})
+    issued = [dict(item=dict(key="a"), changed=True, reason="names_changed")]
+    (target,) = delivery_targets(plan, ["a1"], issued)
+    assert target["stop"].startswith("system a: the limit selects a1 but not a2, and certificate a (names_changed) "
+                                     "changes; reload acts on every LIM of the system, so nothing is delivered")
+    assert "-l mxone_a" in target["stop"] and "mxone_activate_partial: true" in target["stop"]
+    assert "stop" not in delivery_targets(plan, ["a1"], issued, partial_ok=True)[0]
+    assert "stop" not in delivery_targets(plan, ["a1"], [])[0]  # nothing changes: re-delivering one LIM is safe
+    assert "the enterprise CA" in delivery_targets(plan, ["a1"], [], ca_pending=True)[0]["stop"]

@@ -558,3 +558,18 @@ def test_module_through_ansible_playbook(pki, lim, tmp_path):
     assert lines[1] == "down (127.0.0.1:%d, lim1.t.mx.test): connection refused" % refused
     assert lines[2].startswith("wrong (127.0.0.1:%d, lim9.t.mx.test): hostname mismatch" % lim.port)
     assert PASSPHRASE not in json.dumps(data)
+
+
+def test_a_verified_answer_with_another_certificate_than_the_stores_is_stale(tmp_path):
+    from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import stale_check
+    store = tmp_path / "server.pem"
+    key = ec.generate_private_key(ec.SECP256R1())
+    store.write_bytes(_pem(_cert("lim1.t.mx.test", key)))
+    result = dict(ok=True, error=None, certificate=dict(sha256_fingerprint="aa:bb", serial="1f", not_after="2027"))
+    stale_check(result, str(store), {})
+    assert result["ok"] is False and result["stale"] is True
+    assert result["error"].startswith("stale: serves serial 1f (valid until 2027), the PKI store has serial ")
+    same = dict(ok=True, error=None, certificate=dict(result["certificate"]))
+    cache = {}
+    stale_check(same, str(tmp_path / "missing.pem"), cache)  # nothing in the store yet: nothing to compare
+    assert same["ok"] is True and cache == {str(tmp_path / "missing.pem"): None}
