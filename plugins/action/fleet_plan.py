@@ -19,8 +19,10 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.fleet_trust import existing_cas, interlock_message
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
 from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, release
+from ansible_collections.mxone.pki.plugins.plugin_utils.trust_survey import survey
 
 
 def _host_vars(hostvars, host, names):
@@ -32,7 +34,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
     _VALID_ARGS = frozenset(("systems_group", "download_group", "pki_dir", "encryption_only", "lock",
-                             "lock_timeout", "release"))
+                             "lock_timeout", "release", "ca_create"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -76,6 +78,16 @@ class ActionModule(ActionBase):
         plan["selected_systems"] = sorted(set(
             entry["system"] for host, entry in plan["hosts"].items()
             if host in selected and (plan["systems"][entry["system"]]["encryption"] or not encryption_only)))
+        if not os.path.exists(plan["ca"]["cert"]):
+            # No CA in this store: a new one would replace the fleet's trust. Look first (the CA interlock).
+            lims = [dict(host=host, ip=lim["ip"], fqdn=lim["fqdn"]) for host, lim in sorted(plan["hosts"].items())
+                    if host in selected and plan["certificates"][lim["certificate"]]["mode"] != "external"]
+            cas = existing_cas(*survey(self, task_vars, lims)) if lims else []
+            plan["fleet_cas"] = cas
+            message = interlock_message(cas, plan["pki_dir"])
+            if message and not boolean(args.get("ca_create", False)):
+                result.update(failed=True, msg=message, fleet_cas=cas)
+                return result
         if boolean(args.get("lock", True)) and not self._play_context.check_mode:
             try:
                 lock_path, waited = acquire(plan["pki_dir"], run_pid, float(args.get("lock_timeout", 300)))

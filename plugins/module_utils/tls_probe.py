@@ -491,6 +491,11 @@ def _look(endpoint, context, timeout):
         _close(tls if tls is not None else raw)
 
 
+def served_certificate(endpoint, timeout=5.0):
+    """The certificate ``endpoint`` serves (facts), whoever signed it; None when it does not answer TLS."""
+    return _look(endpoint, looking_context(), timeout)
+
+
 def _names(cert_facts):
     names = list(cert_facts.get("dns") or []) + list(cert_facts.get("ips") or [])
     cn = cert_facts.get("common_name")

@@ -57,6 +57,15 @@ options:
     description: Seconds to wait for another run's lock.
     type: int
     default: 300
+  ca_create:
+    description:
+      - The CA interlock. When the PKI store holds no CA yet, the LIMs of the selected systems (not those in
+        C(external) mode) are looked at first - the certificate each serves on 5061 and the CA certificates in its
+        C(ca.pem) (one SSH round trip each). If the fleet already trusts a CA, the task fails before any change,
+        naming that CA (subject, fingerprint, not-after), where it was seen and the store looked in.
+      - V(true) replaces the fleet's CA on purpose (C(mxone_ca_create)).
+    type: bool
+    default: false
   release:
     description: Only release this run's lock (at the end of a play) and return.
     type: bool
@@ -89,7 +98,8 @@ plan:
   type: dict
   contains:
     systems:
-      description: By system id; domain, group, leader, hosts, certificates, encryption, media_encryption_types, reload.
+      description: By system id; domain, group, leader, hosts, certificates, encryption, media_encryption_types, reload,
+        window, timezone.
       type: dict
     hosts:
       description: By LIM host; system, lim, ip, fqdn, certificate (its id), tls_client_verification.
@@ -114,6 +124,24 @@ plan:
         those with C(mxone_encryption) true.
       type: list
       elements: str
+    order:
+      description: The system ids in inventory order (the order they are activated in).
+      type: list
+      elements: str
+    outside_limit:
+      description: System id to the LIMs C(--limit) left out, for the systems it selects only in part.
+      type: dict
+    fleet_cas:
+      description:
+        - When the store had no CA - the CAs the fleet trusts (subject, sha256_fingerprint, not_after, served_by,
+          in_ca_pem); empty on a fresh fleet.
+      type: list
+      elements: dict
+fleet_cas:
+  description: The CAs the fleet trusts, when the CA interlock stopped the run.
+  returned: when the interlock failed the task
+  type: list
+  elements: dict
 problems:
   description: Every inventory problem, when validation failed; where (host or group), field, msg.
   returned: failure

@@ -8,6 +8,7 @@ not from the product's own report. The tests run in file order on one lab and bu
 import datetime
 import json
 import os
+import shutil
 
 import pytest
 
@@ -241,3 +242,18 @@ def test_a_reload_of_about_20_seconds_is_waited_for_with_progress(fleet):
     assert float(summary_row(run.output, "lab3")["outage (wait)"].split()[0]) >= 19
     status = json.loads(lab(fleet.state, "status", "--json"))
     assert all(n["tls_state"] == "up" for n in status if n["kind"] == "lim")
+
+
+def test_replacing_the_fleets_ca_on_purpose(fleet, tmp_path):
+    """A new store is refused by the CA interlock; mxone_ca_create: true replaces the CA, and every LIM serves a
+    chain from the new one."""
+    copy = tmp_path / "inventory"
+    shutil.copytree(os.path.dirname(fleet.inventory), copy, ignore=shutil.ignore_patterns("pki"))
+    new = Fleet(tmp_path)
+    new.state, new.inventory, new.pki = fleet.state, str(copy / "hosts.yml"), str(copy / "pki")
+    refused = new.play("rollout.yml")
+    assert refused.rc != 0 and "the fleet already trusts this CA: CN=MXOneEnterpriseCA" in refused.output
+    run = new.play("rollout.yml", "-e", "mxone_ca_create=true")
+    assert run.rc == 0, run.output
+    for lim in fleet.lims():
+        assert new.served(lim["name"]).issuer.rfc4514_string() == "CN=MXOneEnterpriseCA"  # verified by the new CA

@@ -166,6 +166,14 @@ def test_missing_ca_passphrase(fleet, tmp_path):
     refused(fleet, tmp_path, ["missing required arguments: mxone_ca_passphrase"], pki_edit=no_secret)
 
 
+def test_a_new_pki_store_does_not_replace_the_fleets_ca(fleet, tmp_path):
+    """A copied inventory without its store: the CA interlock names the CA the fleet trusts and changes nothing."""
+    run = refused(fleet, tmp_path, [
+        "holds no enterprise CA, but the fleet already trusts this CA: CN=MXOneEnterpriseCA (SHA-256 ",
+        "served by lab1-lim1, lab1-lim2, lab2-lim1, lab2-lim2 and in the ca.pem of lab1-lim1",
+        "mxone_ca_create: true", "Nothing was changed."], pki_edit=shutil.rmtree)
+    assert not os.path.exists(os.path.join(str(tmp_path), "inventory", "pki", "ca", "ca.key"))
+
 def test_wrong_ca_passphrase(fleet, tmp_path):
     run = refused(fleet, tmp_path, ["field: ca_passphrase", "pki/ca/ca.key",
                                     "wrong passphrase, or the file is not a private key"],
