@@ -125,6 +125,8 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
             certificates.append(dict(id=cert_id, changed=bool(result.get("changed")), reason=result.get("reason"),
                                      detail=result.get("detail") or result.get("msg")))
         nodes_changed = [h for h in hosts if delivered(delivery, h)]
+        node_changes = ["%s: %s" % (h, ((delivery or {}).get("results") or {}).get(h, {}).get("reason") or "changed")
+                        for h in nodes_changed]
         activated = activations.get(system_id) or {}
         tls = [p for h in hosts for p in probes.get(h, [])]
         if activated.get("state") in ("pending", "stopped"):  # not activated on purpose: the old one still runs
@@ -137,7 +139,7 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
         summary.append(dict(
             system=system_id, changed=bool(nodes_changed) or any(c["changed"] for c in certificates),
             tls=system.get("tls", True),
-            certificates=certificates, nodes_changed=nodes_changed, nodes_failed=failed,
+            certificates=certificates, nodes_changed=nodes_changed, node_changes=node_changes, nodes_failed=failed,
             commands=list(activated.get("commands") or []), activation_host=runner,
             failure=(failure or "").strip() or None, rolled_back=restored,
             activation=activated.get("state"), activation_reason=activated.get("reason"),
@@ -162,6 +164,8 @@ def _result_cell(entry):
         return "NOT ACTIVATED (%s; delivered, pending)" % (entry.get("activation_reason") or "stopped")
     if state == "pending":
         return "PENDING (%s)" % entry.get("activation_reason")
+    if entry["changed"] and entry.get("node_changes") and not any(c.get("reason") for c in entry["certificates"]):
+        return "CHANGED (%s)" % "; ".join(entry["node_changes"])  # no new certificate: say what did change
     return "CHANGED" if entry["changed"] else "unchanged"
 
 

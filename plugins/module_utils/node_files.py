@@ -196,12 +196,18 @@ def install_script(files, show_certs=False, settings=(), rollback=None):
     return "\n".join(lines) + "\n"
 
 
-def parse_output(stdout):
-    """{path: status} and {path: [current certificate PEM text]} from the script's output."""
+def parse_output(stdout, old_values=None):
+    """{path: status} and {path: [current certificate PEM text]} from the script's output.
+
+    ``old_values``, when given, gets {setting label: its value before the run} (empty when the key was absent).
+    """
     statuses, certs, current = {}, {}, []
     error = None
     for line in stdout.splitlines():
-        if line.startswith("MXONE-CERT "):
+        if line.startswith("MXONE-OLD ") and old_values is not None:
+            value, dummy, label = line[len("MXONE-OLD "):].rpartition(" ")
+            old_values[label] = value
+        elif line.startswith("MXONE-CERT "):
             current.append(line[len("MXONE-CERT "):])
         elif line.startswith("MXONE error "):
             error = line[len("MXONE error "):]
@@ -275,6 +281,10 @@ def _settings_lines(settings, check_mode=False, rollback=None):
         key_re = "^[[:space:]]*%s[[:space:]]*[:=]" % setting.key
         want = "%s: %s" % (setting.key, setting.value)
         lines += [
+            # the value now, for the diff and the reason (configuration values are not secret)
+            "old=$(grep -E %s %s 2>/dev/null | tail -n 1 | sed -e 's/^[^:=]*[:=][[:space:]]*//' -e 's/[[:space:]]*$//')"
+            % (_quote(key_re), target),
+            "echo \"MXONE-OLD $old \"%s" % _quote(setting.label),
             "if [ ! -f %s ]; then status=missing" % target,
             "elif [ \"$(grep -Ec %s %s)\" = 1 ] && grep -Eq %s %s; then status=unchanged"
             % (_quote(key_re), target, _quote(key_re + "[[:space:]]*%s[[:space:]]*$" % setting.value), target),

@@ -144,12 +144,12 @@ class Unreachable(Exception):
     """The node could not be reached: Ansible reports the host UNREACHABLE, not failed."""
 
 
-def _run_script(run, script, data=None):
+def _run_script(run, script, data=None, old_values=None):
     """Run a node script; (statuses, current certificates, error or None). Raises Unreachable."""
     res = run(script, data)
     if res.get("unreachable"):
         raise Unreachable(res.get("msg"))
-    statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")))
+    statuses, current_certs, error = parse_output(to_text(res.get("stdout", "")), old_values)
     if res.get("rc") != 0 and not error:
         error = to_text(res.get("stderr", "")).strip()[-500:] or "rc=%s" % res.get("rc")
     return statuses, current_certs, error
@@ -203,8 +203,9 @@ def deliver(run, job, material, check_mode, want_diff):
     else:
         script, data = install_script(files, show_certs=want_diff, settings=settings,
                                       rollback=_rollback(job)), payload(files)
+    old_values = {}
     try:
-        statuses, current_certs, error = _run_script(run, script, data)
+        statuses, current_certs, error = _run_script(run, script, data, old_values)
     except Unreachable as exc:
         return dict(unreachable=True, changed=False, msg="delivery to %s failed: unreachable: %s; nothing was "
                     "changed there" % (", ".join(f.path for f in files), exc))
@@ -213,14 +214,26 @@ def deliver(run, job, material, check_mode, want_diff):
                     msg="delivery to %s failed: %s; every file there is as it was or complete"
                     % (", ".join(f.path for f in files), error or "incomplete answer from the node"))
     changed = dict((path, status) for path, status in statuses.items() if not status.endswith("unchanged"))
+    wanted = dict((s.label, s) for s in settings)
     result = dict(changed=bool(changed), files=statuses,
-                  reason="; ".join("%s %s" % (os.path.basename(p), s.replace("would-", ""))
+                  reason="; ".join(_change(p, s, wanted.get(p), old_values.get(p))
                                    for p, s in sorted(changed.items())) or None,
                   previous=[] if check_mode else [p.split("#")[0] + PREVIOUS_SUFFIX for p in changed
                                                   if not statuses[p].endswith("missing")])
     if want_diff and changed:
         result["diff"] = _diff(files, leaf, current_certs, changed, material.now, job.get("pending_facts"))
+        result["diff"] += [dict(before="%s: %s\n" % (s.key, old_values.get(s.label) or "(not set)"),
+                                after="%s: %s\n" % (s.key, s.value), before_header=s.path, after_header=s.path)
+                           for s in settings if s.label in changed]
     return result
+
+
+def _change(path, status, setting, old_value):
+    """Why one file or configuration line changes, in a few words."""
+    status = status.replace("would-", "")
+    if setting is not None:
+        return "%s %s %s -> %s" % (os.path.basename(setting.path), setting.key, old_value or "(not set)", setting.value)
+    return "%s %s" % (os.path.basename(path), status)
 
 
 def _diff(files, leaf, current_certs, changed, now, pending_facts):

@@ -147,8 +147,13 @@ def test_no_licence_on_one_system_stops_it_untouched_while_the_other_completes(f
 def test_mutual_tls_per_lim_and_one_ca_across_systems(fleet, tmp_path):
     fleet.edit_inventory(lambda systems: systems["mxone_lab1"]["hosts"]["lab1-lim2"].update(
         mxone_tls_client_verification="mandatory"))
-    run = fleet.play("rollout.yml")
+    check = fleet.play("rollout.yml", "--check", "--diff")
+    assert check.rc == 0, check.output
+    assert "+TlsClientVerificationMode: mandatory" in check.output  # a diff of the configuration line
+    run = fleet.play("rollout.yml", "--diff")
     assert run.rc == 0, run.output
+    assert summary_row(run.output, "lab1")["result"] == \
+        "CHANGED (lab1-lim2: ip_telephony.conf TlsClientVerificationMode (not set) -> mandatory)", run.output
     conf = os.path.join(fleet.status()["lab1-lim2"]["eri_sn"], "ip_telephony.conf")
     assert "TlsClientVerificationMode: mandatory" in open(conf).read()
     # lab2's own certificate and key (the system certificate is also a client certificate: EKU clientAuth)

@@ -94,3 +94,14 @@ def test_without_activation_the_old_previous_copy_is_kept_as_before(tmp_path):
     node.install(b"B2", b"CA1", rollback=False)
     assert node.read(node.bundle + nf.PREVIOUS_SUFFIX) == b"B1"
     assert not (node.certs / nf.ROLLBACK_LIST).exists()
+
+
+def test_a_configuration_line_reports_its_value_before_the_change(tmp_path):
+    node = Node(tmp_path)
+    node.conf.write_text("TlsClientVerificationMode: optional\n")
+    settings = [nf.Setting(str(node.conf), "TlsClientVerificationMode", "mandatory")]
+    olds = {}
+    proc = subprocess.run(["/bin/sh", "-c", nf.check_script([], settings=settings)], capture_output=True, check=False)
+    statuses, dummy, error = nf.parse_output(proc.stdout.decode(), olds)
+    assert error is None and statuses == {settings[0].label: "would-content"}
+    assert olds == {settings[0].label: "optional"}
