@@ -153,7 +153,7 @@ def test_mutual_tls_per_lim_and_one_ca_across_systems(fleet, tmp_path):
     run = fleet.play("rollout.yml", "--diff")
     assert run.rc == 0, run.output
     assert summary_row(run.output, "lab1")["result"] == \
-        "CHANGED (lab1-lim2: ip_telephony.conf TlsClientVerificationMode (not set) -> mandatory)", run.output
+        "CHANGED (lab1-lim2: ip_telephony.conf TlsClientVerificationMode none -> mandatory)", run.output
     conf = os.path.join(fleet.status()["lab1-lim2"]["eri_sn"], "ip_telephony.conf")
     assert "TlsClientVerificationMode: mandatory" in open(conf).read()
     # lab2's own certificate and key (the system certificate is also a client certificate: EKU clientAuth)
