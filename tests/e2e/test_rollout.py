@@ -199,3 +199,16 @@ def test_encryption_off_deploys_without_activation(fleet, tmp_path):
     bundle = open(os.path.join(node["eri_sn"], "certs", "eri_sn_cert.pem"), "rb").read()
     assert b"BEGIN PRIVATE KEY" in bundle and os.path.exists(
         os.path.join(node["eri_sn"], "certs", "eri_sn_cert.pem.previous"))
+
+
+def test_the_summary_reads_as_lines_under_the_default_callback(fleet):
+    """Not one escaped string: under the default callback's JSON results (and in AWX) the table is plain lines."""
+    run = run_playbook(ROLLOUT, inventory=fleet.inventory, env=ansible_env(
+        ANSIBLE_HOST_KEY_CHECKING="false", ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="json"))
+    assert run.rc == 0, run.output
+    lines = run.output.splitlines()
+    head = [i for i, line in enumerate(lines) if line.strip().startswith("system | result")]
+    assert head, run.output
+    assert lines[head[-1] + 2].strip().startswith("lab1 ") and lines[head[-1] + 3].strip().startswith("lab2 ")
+    assert "system | result" not in "".join(line for line in lines if "\\n" in line)  # never an escaped table
+    assert summary_row(run.output, "lab2")["result"] in ("unchanged", "CHANGED")
