@@ -341,10 +341,10 @@ def partial_stop(plan, system_id, issued, ca_changed):
     if not changing:
         return None
     inside = [h for h in system["hosts"] if h not in outside]
+    words = (system_id, ", ".join(inside), ", ".join(outside), " and ".join(changing), system["group"])
     return ("system %s: the limit selects %s but not %s, and %s changes; reload acts on every LIM of the system, "
             "so nothing is delivered to it. Run on the whole system (-l %s), or set mxone_activate_partial: true "
-            "to go ahead on these LIMs only" % (system_id, ", ".join(inside), ", ".join(outside),
-                                               " and ".join(changing), system["group"]))
+            "to go ahead on these LIMs only" % words)
 
 
 def delivery_targets(plan, play_hosts, issue_results=(), ca_pending=False, pending_ca_paths=(),

@@ -300,8 +300,8 @@ def _settings_lines(settings, check_mode=False, rollback=None):
                 "    { [ -f %s ] && grep -Ev %s %s; echo %s; } > \"$t\" || rc=1" % (
                     target, _quote(key_re), target, _quote(want)),
                 "    if [ -f %s ]; then chmod \"$(stat -c %%a %s)\" \"$t\"; else chmod 644 \"$t\"; fi" % (target, target),
-            ] + ["    " + line for line in _keep_previous(target, _quote(setting.path + PREVIOUS_SUFFIX),
-                                                      rollback and _quote(rollback))] + [
+            ] + ["    " + line for line in _keep_previous(
+                target, _quote(setting.path + PREVIOUS_SUFFIX), rollback and _quote(rollback))] + [
                 "    [ $rc = 0 ] && mv -f \"$t\" %s || { rm -f \"$t\"; rc=1; status=error; }" % target,
                 "  fi",
                 "fi",

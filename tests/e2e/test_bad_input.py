@@ -112,8 +112,8 @@ INVENTORY_CASES = {
     "bad_activation_window": (lambda d: systems(d)["mxone_lab1"]["vars"].update(mxone_activate_window="25:00-03:00"),
                               ["mxone_lab1: mxone_activate_window: '25:00-03:00' is not a daily window HH:MM-HH:MM"]),
     "unknown_activation_timezone": (
-        lambda d: systems(d)["mxone_lab2"]["vars"].update(mxone_activate_window="22:00-04:30",
-                                                         mxone_activate_timezone="Europe/Stokholm"),
+        lambda d: systems(d)["mxone_lab2"]["vars"].update(
+            mxone_activate_window="22:00-04:30", mxone_activate_timezone="Europe/Stokholm"),
         ["mxone_lab2: mxone_activate_timezone: 'Europe/Stokholm' is not a known time zone"]),
     "unknown_cert_mode": (lambda d: systems(d)["mxone_lab1"]["vars"].update(mxone_cert_mode="wildcard"),
                           ["lab1-lim1: mxone_cert_mode: 'wildcard' is not one of system, lim, external"]),
@@ -168,11 +168,12 @@ def test_missing_ca_passphrase(fleet, tmp_path):
 
 def test_a_new_pki_store_does_not_replace_the_fleets_ca(fleet, tmp_path):
     """A copied inventory without its store: the CA interlock names the CA the fleet trusts and changes nothing."""
-    run = refused(fleet, tmp_path, [
+    refused(fleet, tmp_path, [
         "holds no enterprise CA, but the fleet already trusts this CA: CN=MXOneEnterpriseCA (SHA-256 ",
         "served by lab1-lim1, lab1-lim2, lab2-lim1, lab2-lim2 and in the ca.pem of lab1-lim1",
         "mxone_ca_create: true", "Nothing was changed."], pki_edit=shutil.rmtree)
     assert not os.path.exists(os.path.join(str(tmp_path), "inventory", "pki", "ca", "ca.key"))
+
 
 def test_wrong_ca_passphrase(fleet, tmp_path):
     run = refused(fleet, tmp_path, ["field: ca_passphrase", "pki/ca/ca.key",
