@@ -143,7 +143,7 @@ msg:
   returned: always
   type: str
   sample: "2 LIM endpoint(s) in 1 system(s), 2 need action: 1 TLS probe(s) failed, 0 stale, 0 expired, 1 expiring
-    within 30 days; CA: 0 need action"
+    within 30 days; CA certificate(s) ok (none ends within 180 days)"
 html_path:
   description: The HTML page (written, or would be in check mode); empty when skipped.
   returned: always
@@ -227,7 +227,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.files import PUBLIC_MODE
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import facts_of_file, fail, parse_now
 from ansible_collections.mxone.pki.plugins.module_utils.pem import split_pem
 from ansible_collections.mxone.pki.plugins.module_utils.report import (
-    EXPIRED, EXPIRING, OK, PROBE_FAILED, build_ca_rows, build_rows, ca_sources, check_prom_path,
+    EXPIRED, EXPIRING, OK, PROBE_FAILED, build_ca_rows, build_rows, ca_sources, ca_title, check_prom_path,
     check_warn_days, counts, digests, digests_in, endpoint_label, flatten_probes, render_html, render_prometheus,
     write_report)
 
@@ -266,6 +266,23 @@ def ca_facts(plan, now):
         certs, why = certificates_in(path, now)
         found.append(dict(kind=kind, system=system, file=path, used=used, certs=certs, unreadable=why))
     return found
+
+
+def ca_words(cas, ca_warn_days):
+    """The CAs in the module's one line: those that need action by name, else that they are fine."""
+    if not cas:
+        return "no CA certificate in the PKI store"
+    bad = [ca for ca in cas if ca["status"] != OK]
+    if not bad:
+        return "CA certificate(s) ok (none ends within %d days)" % ca_warn_days
+    words = []
+    for ca in bad:
+        if ca["facts"] is None:
+            words.append("%s: %s" % (ca_title(ca), ca["note"]))
+        else:
+            words.append("%s %s %s: %s, %d day(s) left" % (ca_title(ca), ca["facts"]["common_name"], ca["status"],
+                                                          ca["facts"]["not_after"][:10], ca["days_left"]))
+    return "CA: " + "; ".join(words)
 
 
 def differs(path, text, wanted, key):
@@ -326,11 +343,10 @@ def main():
     except MxonePkiError as error:
         fail(module, error)
     c = counts(rows)
-    cas_action = sum(1 for ca in cas if ca["status"] != OK)
     msg = ("%d LIM endpoint(s) in %d system(s), %d need action: %d TLS probe(s) failed, %d stale, %d expired, "
-           "%d expiring within %d days; CA: %d need action" % (
+           "%d expiring within %d days; %s" % (
                c["endpoints"], c["systems"], c["needs_action"], c["probe_failed"], c["stale"], c["expired"],
-               c["expiring"], warn_days, cas_action))
+               c["expiring"], warn_days, ca_words(cas, ca_warn_days)))
     if key == "certs":
         msg += " (check mode: no TLS probe ran; compared the PKI store's certificates only)"
     result = dict(
