@@ -7,8 +7,10 @@ certificate). The Prometheus text is read back with prometheus_client's own pars
 import datetime
 import html.parser
 import os
+import re
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,6 +21,8 @@ from ansible_collections.mxone.pki.plugins.module_utils import report
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 
+ALERTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                      "examples", "prometheus", "mxone-pki-alerts.yml")
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 11, 24, 12, tzinfo=UTC)
 DAY = datetime.timedelta(days=1)
@@ -548,6 +552,45 @@ def test_the_cas_expiry_is_in_the_textfile_labelled_as_a_ca(fleet):
     expired = dict((s.labels["subject_CN"], s.value) for s in fams["x509_cert_expired"].samples
                    if s.labels["cert_role"] == "ca")
     assert expired == {"MXOneEnterpriseCA": 0, "Customer Root": 1, "Customer Issuing": 0}
+
+
+def selectors(expr):
+    """(metric, [(label, op, value)]) of every series selector of the report's metrics in a PromQL expression."""
+    found = []
+    for match in re.finditer(r"\b((?:x509_cert|mxone_pki)_[a-z_]+)(?:\{([^}]*)\})?", expr):
+        matchers = re.findall(r'(\w+)\s*(=~|!=|=)\s*"([^"]*)"', match.group(2) or "")
+        found.append((match.group(1), matchers))
+    return found
+
+
+def matches(labels, matchers):
+    ops = {"=": lambda v, want: v == want, "!=": lambda v, want: v != want,
+           "=~": lambda v, want: re.fullmatch(want, v) is not None}
+    return all(ops[op](labels.get(name, ""), want) for name, op, want in matchers)
+
+
+def test_the_example_alerts_select_the_series_the_textfile_has():
+    plan, probes, store, host = lab_of_each_status()
+    rows = report.build_rows(plan, probes, store, NOW)
+    cas = report.build_ca_rows([dict(kind="enterprise", system="", file="/pki/ca/ca.pem", used=True,
+                                     certs=[cert_facts("MXOneEnterpriseCA", NOW + 90 * DAY, serial="ca")])], NOW)
+    fams = families(report.render_prometheus(rows, NOW, cas=cas))
+    with open(ALERTS) as handle:
+        rules = dict((r["alert"], r) for group in yaml.safe_load(handle)["groups"] for r in group["rules"])
+    assert rules["MxoneCertificateNotFromStore"]["expr"] == "mxone_pki_certificate_matches_store == 0"
+    assert rules["MxoneCaExpiringSoon"]["expr"] == '(x509_cert_not_after{cert_role="ca"} - time()) / 86400 < 180'
+    assert rules["MxoneCaExpired"]["expr"] == 'x509_cert_expired{cert_role="ca"} == 1'
+    for name, rule in rules.items():
+        for metric, matchers in selectors(rule["expr"]):
+            assert metric in fams, (name, metric)
+            chosen = [s.labels for s in fams[metric].samples if matches(s.labels, matchers)]
+            assert chosen, (name, metric, matchers)  # the selector finds the series it is meant for
+            if name.startswith("MxoneCertificate"):  # a LIM's alert never picks a CA, nor a CA's a LIM
+                assert all(labels.get("host") for labels in chosen), name
+            if name.startswith("MxoneCa"):
+                assert all(labels["cert_role"] == "ca" and not labels["host"] for labels in chosen), name
+    stale = [s.labels["host"] for s in fams["mxone_pki_certificate_matches_store"].samples if s.value == 0]
+    assert sorted(stale) == sorted([host["stale"], host["stale_failed"]])
 
 
 # ------------------------------------------------------------------ CAs
