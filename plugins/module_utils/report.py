@@ -742,8 +742,8 @@ def _chart_svg(summaries, warn_days):
     parts.append('<g class="axis">')
     step = _nice_ceiling(scale / 5.0)
     for tick in range(0, scale + 1, step):
-        parts.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d0d0d0"/>' % (x(tick), top - 4, x(tick),
-                                                                                        axis_y))
+        parts.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d0d0d0"/>' % (
+            x(tick), top - 4, x(tick), axis_y))
         parts.append('<text x="%.1f" y="%d" text-anchor="middle">%d d</text>' % (x(tick), axis_y + 16, tick))
     parts.append("</g>")
     for index, s in enumerate(summaries):

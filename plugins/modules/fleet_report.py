@@ -280,8 +280,8 @@ def ca_words(cas, ca_warn_days):
         if ca["facts"] is None:
             words.append("%s: %s" % (ca_title(ca), ca["note"]))
         else:
-            words.append("%s %s %s: %s, %d day(s) left" % (ca_title(ca), ca["facts"]["common_name"], ca["status"],
-                                                          ca["facts"]["not_after"][:10], ca["days_left"]))
+            words.append("%s %s %s: %s, %d day(s) left" % (
+                ca_title(ca), ca["facts"]["common_name"], ca["status"], ca["facts"]["not_after"][:10], ca["days_left"]))
     return "CA: " + "; ".join(words)
 
 

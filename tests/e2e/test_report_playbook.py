@@ -38,12 +38,13 @@ EXPIRING_RGB = (0xFF, 0xE0, 0x8A)  # tr.expiring td{background:#ffe08a}
 TLS_FAILED_RGB = (0xFF, 0x9E, 0x9E)  # tr.tls_failed td{background:#ff9e9e}
 STALE_RGB = (0xDC, 0xC4, 0xF5)  # tr.stale td{background:#dcc4f5}
 TLS_FAILED_ACCENT = "#b3001b"  # the bar of a system with a failing LIM
+WIDTH, HEIGHT = 1280, 900
 
 
 def rgb(colour):
     """(r, g, b) of a #rrggbb colour."""
     return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
-WIDTH, HEIGHT = 1280, 900
+
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
@@ -453,7 +454,7 @@ def test_a_lim_down_and_a_stale_lim_show_their_colours_first_with_tiles_and_char
         check(tiles.get("enterprise", [None])[0] == "tile ca ok", "the CA's tile: %s" % (tiles.get("enterprise"),))
         check("lab1" in tiles and share(rows, tiles["lab1"][1], TLS_FAILED_RGB, ratio) > 0.5,
               "lab1's tile is not in the failing colour on the screen")
-        bars = dict((system, (fill, bar)) for system, fill, bar in found["bars"])
+        bars = dict((system, (fill, box)) for system, fill, box in found["bars"])
         check(list(bars) == ["lab1"] and bars["lab1"][0] == TLS_FAILED_ACCENT,
               "the chart's bars: %s" % found["bars"])
         check("lab1" in bars and bars["lab1"][1][2] > 50  # 19 of 100 days
