@@ -20,12 +20,24 @@ description:
     TLS is off, check mode) still gets a row from the PKI store's certificate, so its expiry series stay in the
     textfile.
   - Each row shows the certificate the LIM served to the probe (the store's when it served none), with its
-    CN and subject, SANs, issuer, serial, not-after, days left, and the probe's result. Rows that expire within
-    O(warn_days) or have expired are marked by colour and by text; columns sort when their header is clicked.
+    CN and subject, SANs, issuer, serial, not-after, days left, and the probe's result.
+  - "Each row has a status, the first that applies of C(tls_failed) (the probe failed; C(TLS DOWN) on the page
+    when nothing answered), C(stale) (the LIM serves a certificate other than the PKI store's; the page says
+    C(stale: serves serial X, store has Y)), C(expired), C(expiring) (within O(warn_days)), C(unknown) (no
+    certificate), C(ok). The page shows it by colour and by text, most urgent first; columns sort when their
+    header is clicked. Long values (subject, serial, fingerprint, probe errors) are cut to one line, whole on
+    hover; more than three SANs fold away."
+  - The page leads with what needs action, a tile per system (its worst status, how many endpoints need action
+    and why, the nearest expiry) and per CA certificate, and a chart of the days left per system (inline SVG).
+  - The CAs are the enterprise CA of the PKI store (C(ca/ca.pem)) and the chain of each customer-PKI certificate
+    (C(certs/<id>/chain.pem)); a CA that ends within O(ca_warn_days) is marked expiring.
   - The textfile has C(x509_cert_not_after), C(x509_cert_not_before) and C(x509_cert_expired) with the label names
     of x509-certificate-exporter (C(serial_number) in decimal, C(subject_CN), C(issuer_CN), C(filename),
-    C(filepath), the certificate's file in the PKI store) plus C(system), C(host) and C(port);
-    C(mxone_pki_tls_probe_success) per probed endpoint and C(mxone_pki_report_last_run_timestamp_seconds).
+    C(filepath), the certificate's file in the PKI store) plus C(system), C(host), C(port) and C(cert_role)
+    (C(lim) for the certificate a LIM serves; C(ca) for a CA, with C(host) and C(port) empty and C(system) empty
+    for the enterprise CA); C(mxone_pki_certificate_matches_store) (1 or 0) per endpoint whose served certificate
+    could be compared with the store's; C(mxone_pki_tls_probe_success) per probed endpoint and
+    C(mxone_pki_report_last_run_timestamp_seconds).
   - Both files are written atomically (a temporary file beside the target, then a rename), mode 0644, on every
     run that is not check mode, so the run's time is always current. The files hold public certificate facts
     only, never key material.
@@ -71,6 +83,13 @@ options:
     description: A certificate that ends within this many days is marked as expiring.
     type: int
     default: 30
+  ca_warn_days:
+    description:
+      - A CA certificate that ends within this many days is marked as expiring. A new CA must reach every phone
+        before the LIMs switch to it, so this is longer than O(warn_days).
+    type: int
+    default: 180
+    version_added: 0.2.0
   title:
     description: Title of the HTML page.
     type: str
@@ -109,10 +128,12 @@ EXAMPLES = r"""
   run_once: true
   register: report
 
-- name: Fail when a certificate has expired
+- name: Fail when a certificate has expired or a LIM serves one that is not the PKI store's
   ansible.builtin.assert:
-    that: report.counts.expired == 0
-    fail_msg: "expired: {{ report.expired | join(', ') }}"
+    that:
+      - report.counts.expired == 0
+      - report.counts.stale == 0
+    fail_msg: "expired: {{ report.expired | join(', ') }}; stale: {{ report.stale | join(', ') }}"
   run_once: true
 """
 
@@ -121,7 +142,8 @@ msg:
   description: One line for a person; counts and the files.
   returned: always
   type: str
-  sample: "2 LIM endpoint(s) in 1 system(s): 0 expired, 1 expiring within 30 days, 0 TLS probe(s) failed"
+  sample: "2 LIM endpoint(s) in 1 system(s), 2 need action: 1 TLS probe(s) failed, 0 stale, 0 expired, 1 expiring
+    within 30 days; CA certificate(s) ok (none ends within 180 days)"
 html_path:
   description: The HTML page (written, or would be in check mode); empty when skipped.
   returned: always
@@ -136,8 +158,11 @@ written:
   type: list
   elements: str
 counts:
-  description: systems, lims, endpoints, expired, expiring, unknown (no certificate), ok, probe_ok, probe_failed,
-    probe_not_checked, served_not_in_store (the LIM serves a certificate that is not the store's).
+  description:
+    - systems, lims, endpoints; needs_action, tls_failed, ok (rows by status; ok is nothing to do); stale (the
+      LIM serves a certificate other than the PKI store's); expired, expiring, unknown (no certificate) by the
+      certificate's own dates, whatever the probe said; probe_ok, probe_failed, probe_not_checked;
+      served_not_in_store (the same as stale, kept for older callers).
   returned: always
   type: dict
 expired:
@@ -155,12 +180,36 @@ probe_failed:
   returned: always
   type: list
   elements: str
+stale:
+  description: Endpoints that serve a certificate other than the PKI store's.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
+needs_action:
+  description: Endpoints whose status is not C(ok), most urgent first.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
 rows:
-  description: The report's rows, most urgent first; system, host, port, status (expired, expiring, unknown, ok),
-    days_left, not_after, probe (ok, failed, not checked, off), probe_error, source (served, store).
+  description:
+    - "The report's rows, most urgent first; system, host, port, status (tls_failed, stale, expired, expiring,
+      unknown, ok), detail (the status in words, for example C(stale: serves serial 1f, store has 2a)), expiry
+      (the certificate's own; expired, expiring, unknown, ok), days_left, not_after, probe (ok, failed,
+      not checked, off), probe_error, source (served, store), serial, store_serial."
   returned: always
   type: list
   elements: dict
+cas:
+  description:
+    - The CA certificates, most urgent first; kind (enterprise, customer), system (empty for the enterprise CA),
+      file, subject, serial, not_after, days_left, status (expired, expiring within O(ca_warn_days), unknown, ok),
+      note (why there are no facts).
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.2.0
 probes_compared:
   description: Whether the probe results took part in deciding C(changed) (not in check mode without probes).
   returned: always
@@ -172,12 +221,15 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_cryptography
+from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import PUBLIC_MODE, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import facts_of_file, fail, parse_now
+from ansible_collections.mxone.pki.plugins.module_utils.pem import split_pem
 from ansible_collections.mxone.pki.plugins.module_utils.report import (
-    EXPIRED, EXPIRING, PROBE_FAILED, build_rows, check_prom_path, check_warn_days, counts, digests,
-    digests_in, endpoint_label, flatten_probes, render_html, render_prometheus, write_report)
+    EXPIRED, EXPIRING, OK, PROBE_FAILED, build_ca_rows, build_rows, ca_sources, ca_title, check_prom_path,
+    check_warn_days, counts, digests, digests_in, endpoint_label, flatten_probes, render_html, render_prometheus,
+    write_report)
 
 
 def store_facts(plan, now):
@@ -187,6 +239,50 @@ def store_facts(plan, now):
         path = (cert.get("paths") or {}).get("cert")
         found[cert_id] = facts_of_file(path, now) if path else {}
     return found
+
+
+def certificates_in(path, now):
+    """(facts of every certificate in a PEM or DER file, None) or (None, why unreadable); (None, None): no file."""
+    data = read_bytes(path)
+    if data is None:
+        return None, None
+    try:
+        if b"-----BEGIN" in data:
+            blocks = [b for b in split_pem(data, source=path)[0] if b.label == "CERTIFICATE"]
+            found = [facts(load_certificate(b.der, source=path), now) for b in blocks]
+        else:
+            found = [facts(load_certificate(data, source=path), now)]
+    except MxonePkiError as error:
+        return None, error.msg
+    if not found:
+        return None, "%s holds no certificate" % path
+    return found, None
+
+
+def ca_facts(plan, now):
+    """The CA files of ``report.ca_sources()`` with the facts of their certificates, for ``build_ca_rows()``."""
+    found = []
+    for kind, system, path, used in ca_sources(plan):
+        certs, why = certificates_in(path, now)
+        found.append(dict(kind=kind, system=system, file=path, used=used, certs=certs, unreadable=why))
+    return found
+
+
+def ca_words(cas, ca_warn_days):
+    """The CAs in the module's one line: those that need action by name, else that they are fine."""
+    if not cas:
+        return "no CA certificate in the PKI store"
+    bad = [ca for ca in cas if ca["status"] != OK]
+    if not bad:
+        return "CA certificate(s) ok (none ends within %d days)" % ca_warn_days
+    words = []
+    for ca in bad:
+        if ca["facts"] is None:
+            words.append("%s: %s" % (ca_title(ca), ca["note"]))
+        else:
+            words.append("%s %s %s: %s, %d day(s) left" % (
+                ca_title(ca), ca["facts"]["common_name"], ca["status"], ca["facts"]["not_after"][:10], ca["days_left"]))
+    return "CA: " + "; ".join(words)
 
 
 def differs(path, text, wanted, key):
@@ -208,6 +304,7 @@ def main():
             html_path=dict(type="path", default=""),
             prom_path=dict(type="path", default=""),
             warn_days=dict(type="int", default=30),
+            ca_warn_days=dict(type="int", default=180),
             title=dict(type="str", default="MX-ONE certificate expiry"),
             now=dict(type="str"),
         ),
@@ -218,18 +315,20 @@ def main():
     try:
         now = parse_now(params["now"])
         warn_days = check_warn_days(params["warn_days"])
+        ca_warn_days = check_warn_days(params["ca_warn_days"], "ca_warn_days")
         html_path = params["html_path"] or ""
         prom_path = check_prom_path(params["prom_path"] or "")
         probes = flatten_probes(params["probes"])
         rows = build_rows(params["plan"], probes, store_facts(params["plan"], now), now, warn_days)
-        wanted = digests(rows, warn_days)
+        cas = build_ca_rows(ca_facts(params["plan"], now), now, ca_warn_days)
+        wanted = digests(rows, warn_days, cas, ca_warn_days)
         # Check mode gets no probe results from mxone_verify: compare what it can know.
         key = "rows" if probes or not module.check_mode else "certs"
         files = []
         if html_path:
-            files.append((html_path, render_html(rows, now, warn_days, params["title"])))
+            files.append((html_path, render_html(rows, now, warn_days, params["title"], cas, ca_warn_days)))
         if prom_path:
-            files.append((prom_path, render_prometheus(rows, now, warn_days)))
+            files.append((prom_path, render_prometheus(rows, now, warn_days, cas, ca_warn_days)))
         changed, diffs, written = False, [], []
         for path, text in files:
             file_changed, before = differs(path, text, wanted, key)
@@ -244,18 +343,27 @@ def main():
     except MxonePkiError as error:
         fail(module, error)
     c = counts(rows)
-    msg = "%d LIM endpoint(s) in %d system(s): %d expired, %d expiring within %d days, %d TLS probe(s) failed" % (
-        c["endpoints"], c["systems"], c["expired"], c["expiring"], warn_days, c["probe_failed"])
+    msg = ("%d LIM endpoint(s) in %d system(s), %d need action: %d TLS probe(s) failed, %d stale, %d expired, "
+           "%d expiring within %d days; %s" % (
+               c["endpoints"], c["systems"], c["needs_action"], c["probe_failed"], c["stale"], c["expired"],
+               c["expiring"], warn_days, ca_words(cas, ca_warn_days)))
     if key == "certs":
         msg += " (check mode: no TLS probe ran; compared the PKI store's certificates only)"
     result = dict(
         changed=changed, msg=msg, html_path=html_path, prom_path=prom_path, written=written, counts=c,
-        expired=[endpoint_label(r) for r in rows if r["status"] == EXPIRED],
-        expiring=[endpoint_label(r) for r in rows if r["status"] == EXPIRING],
+        expired=[endpoint_label(r) for r in rows if r["expiry"] == EXPIRED],
+        expiring=[endpoint_label(r) for r in rows if r["expiry"] == EXPIRING],
         probe_failed=[endpoint_label(r) for r in rows if r["probe"] == PROBE_FAILED],
-        rows=[dict(system=r["system"], host=r["host"], port=r["port"], status=r["status"], days_left=r["days_left"],
-                   not_after=(r["facts"] or {}).get("not_after"), probe=r["probe"], probe_error=r["probe_error"],
-                   source=r["source"]) for r in rows],
+        stale=[endpoint_label(r) for r in rows if r["matches_store"] is False],
+        needs_action=[endpoint_label(r) for r in rows if r["status"] != OK],
+        rows=[dict(system=r["system"], host=r["host"], port=r["port"], status=r["status"], detail=r["detail"],
+                   expiry=r["expiry"], days_left=r["days_left"], not_after=(r["facts"] or {}).get("not_after"),
+                   probe=r["probe"], probe_error=r["probe_error"], source=r["source"],
+                   serial=(r["facts"] or {}).get("serial"), store_serial=(r["store"] or {}).get("serial"))
+              for r in rows],
+        cas=[dict(kind=ca["kind"], system=ca["system"], file=ca["file"], subject=(ca["facts"] or {}).get("subject"),
+                  serial=(ca["facts"] or {}).get("serial"), not_after=(ca["facts"] or {}).get("not_after"),
+                  days_left=ca["days_left"], status=ca["status"], note=ca["note"]) for ca in cas],
         probes_compared=key == "rows")
     if diffs:
         result["diff"] = diffs
