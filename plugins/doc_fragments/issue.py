@@ -18,9 +18,9 @@ options:
     choices: [rsa2048, rsa3072, rsa4096, ec-p256]
   digest:
     description:
-      - Signature hash. V(sha1) only for old phone families and H.323 that cannot do SHA-2; a warning says so.
+      - Signature hash. SHA-1 is not offered; the cryptography library no longer signs with it.
     type: str
-    choices: [sha256, sha384, sha512, sha1]
+    choices: [sha256, sha384, sha512]
     default: sha256
 """
 

@@ -123,7 +123,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.csr import (
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.keys import (
-    DIGESTS, dump_private_key, generate_private_key, load_private_key)
+    dump_private_key, generate_private_key, load_private_key)
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     fail, key_argument_spec, names_argument_spec, names_from_params)
 
@@ -140,7 +140,7 @@ def read_csr(path):
 
 def main():
     argument_spec = names_argument_spec()
-    argument_spec.update(key_argument_spec(digests=[d for d in DIGESTS if d != "sha1"]))
+    argument_spec.update(key_argument_spec())
     argument_spec.update(
         csr_path=dict(type="path", required=True),
         key_path=dict(type="path", required=True, no_log=False),

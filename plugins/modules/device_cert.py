@@ -325,7 +325,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.dgw import (
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
-from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.mivoice5000 import (
     build_pkcs12, pkcs12_matches, system_names)
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
@@ -490,8 +490,6 @@ def main():
         writer.commit()
     except MxonePkiError as error:
         fail(module, error)
-    if decision.renew and params["digest"] == "sha1":
-        module.warn(SHA1_WARNING)
     for text in extra.get("csr_warnings") or []:
         module.warn(text)
     after = facts(cert, now)

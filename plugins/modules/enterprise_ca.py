@@ -134,7 +134,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.ca import (
 from ansible_collections.mxone.pki.plugins.module_utils.certs import common_name, dump_certificate, facts
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
-from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key, load_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key, load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, parse_now)
 
@@ -193,8 +193,6 @@ def run(module):
         now = parse_now(params["now"])
         before = facts_of_file(params["ca_cert_path"], now)
         authority, reason, detail, key_is_new = plan(params, now)
-        if params["digest"] == "sha1" and reason:
-            module.warn(SHA1_WARNING)
         existing_cn = common_name(authority.cert.subject)
         if reason is None and existing_cn != params["common_name"]:
             module.warn("the existing CA is named %r, not %r; it is kept (a CA is never replaced silently)"

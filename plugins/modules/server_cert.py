@@ -161,7 +161,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.certs import dump_certif
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
-from ansible_collections.mxone.pki.plugins.module_utils.keys import SHA1_WARNING, dump_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, lifetime_argument_spec,
     load_ca_from_params, load_existing, names_argument_spec, names_from_params, parse_now, parse_renew_before)
@@ -227,8 +227,6 @@ def run(module):
         writer.commit()
     except MxonePkiError as error:
         fail(module, error)
-    if decision.renew and params["digest"] == "sha1":
-        module.warn(SHA1_WARNING)
     reason = decision.reason or ("bundle" if writer.changed_paths else None)
     detail = decision.detail if decision.reason or not reason else "bundle files out of date: %s" % (
         ", ".join(writer.changed_paths))

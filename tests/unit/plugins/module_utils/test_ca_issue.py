@@ -4,7 +4,6 @@ import datetime
 
 import pytest
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -16,7 +15,8 @@ from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, is_c
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.issue import (
     DEFAULT_VALIDITY_DAYS, issue_server_certificate, renew_or_keep)
-from ansible_collections.mxone.pki.plugins.module_utils.keys import generate_private_key, key_type_of
+from ansible_collections.mxone.pki.plugins.module_utils.keys import DIGESTS, generate_private_key, key_type_of
+from ansible_collections.mxone.pki.plugins.module_utils.module_glue import key_argument_spec
 from ansible_collections.mxone.pki.plugins.module_utils.naming import lim_names, names_of_certificate, system_names
 from ansible_collections.mxone.pki.plugins.module_utils.renewal import Existing
 
@@ -207,18 +207,6 @@ def test_generate_private_key_types():
     assert info.value.field == "key_type"
 
 
-def library_signs_sha1(key):
-    """Whether this cryptography release still signs certificates with SHA-1 (50 does not)."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "probe")])
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-               .serial_number(1).not_valid_before(NOW).not_valid_after(NOW + DAY))
-    try:
-        builder.sign(key, hashes.SHA1())
-    except UnsupportedAlgorithm:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("digest, algorithm", [("sha384", hashes.SHA384), ("sha512", hashes.SHA512)])
 def test_digest_when_asked(enterprise_ca, server, system_names_3, digest, algorithm):
     cert = issue_server_certificate(enterprise_ca, server.key.public_key(), system_names_3, NOW, digest=digest)
@@ -226,20 +214,18 @@ def test_digest_when_asked(enterprise_ca, server, system_names_3, digest, algori
     assert signed_by(cert, enterprise_ca.cert)
 
 
-def test_sha1_when_asked(enterprise_ca, server, system_names_3):
-    """SHA-1 (old phones, H.323) is signed when the library can; otherwise a clear error naming digest."""
-    if library_signs_sha1(enterprise_ca.key):
-        cert = issue_server_certificate(enterprise_ca, server.key.public_key(), system_names_3, NOW, digest="sha1")
-        assert isinstance(cert.signature_hash_algorithm, hashes.SHA1)
-        assert signed_by(cert, enterprise_ca.cert)
-    else:
-        for call in (lambda: issue_server_certificate(enterprise_ca, server.key.public_key(), system_names_3, NOW,
-                                                      digest="sha1"),
-                     lambda: renew_ca(enterprise_ca.key, enterprise_ca.cert, NOW, digest="sha1")):
-            with pytest.raises(MxonePkiError) as info:
-                call()
-            assert info.value.field == "digest"
-            assert "sha1" in info.value.msg
+@pytest.mark.parametrize("digest", ["sha1", "SHA1", "sha-1"])
+def test_sha1_is_not_offered(enterprise_ca, server, system_names_3, digest):
+    """The pinned cryptography cannot sign SHA-1: not a choice anywhere, and a clear error naming digest."""
+    assert "sha1" not in DIGESTS
+    assert key_argument_spec()["digest"]["choices"] == list(DIGESTS)
+    for call in (lambda: issue_server_certificate(enterprise_ca, server.key.public_key(), system_names_3, NOW,
+                                                  digest=digest),
+                 lambda: renew_ca(enterprise_ca.key, enterprise_ca.cert, NOW, digest=digest)):
+        with pytest.raises(MxonePkiError) as info:
+            call()
+        assert info.value.field == "digest"
+        assert "SHA-1 is not offered" in info.value.msg and "sha256" in info.value.msg
 
 
 def test_unknown_digest_is_refused(enterprise_ca, server, system_names_3):
