@@ -83,22 +83,22 @@ requirements:
 EXAMPLES = r"""
 - name: Import the PEM files the customer's CA sent back
   mxone.pki.cert_import:
-    src: incoming/sthlm/server.crt
-    ca_src: incoming/sthlm/ca-chain.crt
-    key_path: pki/systems/sthlm/server.key
+    src: pki/incoming/sthlm/server.pem
+    ca_src: pki/incoming/sthlm/ca.pem
+    key_path: pki/certs/sthlm/server.key
     key_passphrase: "{{ mxone_ca_passphrase }}"
-    cert_path: pki/systems/sthlm/server.pem
-    chain_path: pki/systems/sthlm/ca.pem
+    cert_path: pki/certs/sthlm/server.pem
+    chain_path: pki/certs/sthlm/chain.pem
   delegate_to: localhost
 
 - name: Import a PKCS#12 file (key included, no CSR needed)
   mxone.pki.cert_import:
-    src: incoming/sthlm/server.pfx
-    password: "{{ vault_sthlm_pfx_password }}"
-    key_path: pki/systems/sthlm/server.key
+    src: pki/incoming/sthlm/server.pfx
+    password: "{{ mxone_pfx_password }}"
+    key_path: pki/certs/sthlm/server.key
     key_passphrase: "{{ mxone_ca_passphrase }}"
-    cert_path: pki/systems/sthlm/server.pem
-    chain_path: pki/systems/sthlm/ca.pem
+    cert_path: pki/certs/sthlm/server.pem
+    chain_path: pki/certs/sthlm/chain.pem
   delegate_to: localhost
 """
 

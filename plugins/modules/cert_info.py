@@ -83,7 +83,7 @@ requirements:
 EXAMPLES = r"""
 - name: What would a renewal say of Stockholm's certificate in 60 days?
   mxone.pki.cert_info:
-    path: pki/systems/sthlm/server.pem
+    path: pki/certs/sthlm/server.pem
     ca_cert_path: pki/ca/ca.pem
     domain: sthlm.mx.example.net
     lims: [{lim: 1, ip: 192.0.2.11}, {lim: 2, ip: 192.0.2.12}]

@@ -81,8 +81,8 @@ requirements:
 EXAMPLES = r"""
 - name: CSR for the Stockholm system, for the customer's CA
   mxone.pki.cert_request:
-    csr_path: pki/systems/sthlm/server.csr
-    key_path: pki/systems/sthlm/server.key
+    csr_path: pki/certs/sthlm/server.csr
+    key_path: pki/certs/sthlm/server.key
     key_passphrase: "{{ mxone_ca_passphrase }}"
     domain: sthlm.mx.example.net
     lims:

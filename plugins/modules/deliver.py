@@ -158,8 +158,8 @@ EXAMPLES = r"""
 - name: Install the system's bundle and CA file on every LIM
   mxone.pki.deliver:
     certificate:
-      cert_path: pki/systems/sthlm/server.pem
-      key_path: pki/systems/sthlm/server.key
+      cert_path: pki/certs/sthlm/server.pem
+      key_path: pki/certs/sthlm/server.key
       key_passphrase: "{{ mxone_ca_passphrase }}"
     ca_path: pki/ca/ca.pem
   notify: mxone certificates changed

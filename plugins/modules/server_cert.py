@@ -89,8 +89,8 @@ EXAMPLES = r"""
     ca_cert_path: pki/ca/ca.pem
     ca_key_path: pki/ca/ca.key
     ca_passphrase: "{{ mxone_ca_passphrase }}"
-    cert_path: pki/systems/sthlm/server.pem
-    key_path: pki/systems/sthlm/server.key
+    cert_path: pki/certs/sthlm/server.pem
+    key_path: pki/certs/sthlm/server.key
     key_passphrase: "{{ mxone_ca_passphrase }}"
     domain: sthlm.mx.example.net
     lims:
@@ -105,8 +105,9 @@ EXAMPLES = r"""
     ca_cert_path: pki/ca/ca.pem
     ca_key_path: pki/ca/ca.key
     ca_passphrase: "{{ mxone_ca_passphrase }}"
-    cert_path: pki/systems/sthlm/lim2.pem
-    key_path: pki/systems/sthlm/lim2.key
+    cert_path: pki/certs/sthlm-lim2/server.pem
+    key_path: pki/certs/sthlm-lim2/server.key
+    key_passphrase: "{{ mxone_ca_passphrase }}"
     domain: sthlm.mx.example.net
     lims: [{lim: 2, ip: 192.0.2.12}]
     lim: 2
