@@ -12,7 +12,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import glob
 import os
+
+import yaml
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -22,12 +25,47 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.fleet_trust import existing_cas, interlock_message
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
 from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, release
+from ansible_collections.mxone.pki.plugins.module_utils.variables import (
+    PREFIX, no_download_servers_warning, spec_options, unknown_variable_warnings)
 from ansible_collections.mxone.pki.plugins.plugin_utils.trust_survey import survey
 
 
 def _host_vars(hostvars, host, names):
     variables = hostvars[host]
     return dict((name, variables[name]) for name in names if name in variables)
+
+
+_KNOWN = []
+
+
+def known_variables():
+    """Every variable name the collection reads: the plan's own and every option of every role's argument specs.
+
+    Read once per process from this collection's roles/ (beside plugins/), so a new role option is known
+    without a list to keep.
+    """
+    if not _KNOWN:
+        names = set(LIM_VARS) | set(DOWNLOAD_VARS)
+        roles = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
+        for path in sorted(glob.glob(os.path.join(roles, "*", "meta", "argument_specs.yml"))):
+            with open(path) as handle:
+                names.update(spec_options(yaml.safe_load(handle)))
+        _KNOWN.append(frozenset(names))
+    return _KNOWN[0]
+
+
+def _words(variables, system_groups, download_group, download_hosts, download_group_exists, extra_vars):
+    """Warnings about the inventory that are not errors: unknown mxone_* variables, no download servers.
+
+    ``variables``: host -> its hostvars. Only variable names are looked at, never values (they may hold secrets).
+    """
+    names = dict((host, [n for n in hostvars if n.startswith(PREFIX)]) for host, hostvars in variables.items())
+    groups = [("system group %s" % group, hosts) for group, hosts in system_groups.items()]
+    groups.append(("group %s" % download_group, list(download_hosts)))
+    warnings = unknown_variable_warnings(names, groups, known_variables(), extra_vars)
+    if system_groups and not download_hosts:
+        warnings.append(no_download_servers_warning(download_group, download_group_exists))
+    return warnings
 
 
 class ActionModule(ActionBase):
@@ -57,12 +95,20 @@ class ActionModule(ActionBase):
                 system_groups[child.name] = [host.name for host in child.get_hosts()]
         download_hosts = [h.name for h in inventory.groups[download_group].get_hosts()] \
             if download_group in inventory.groups else []
+        fleet = [h for hosts in system_groups.values() for h in hosts] + download_hosts
+        variables = dict((host, hostvars[host]) for host in dict.fromkeys(fleet))
+        manager = getattr(hostvars, "_variable_manager", None)
+        extra_vars = [n for n in (getattr(manager, "extra_vars", None) or {}) if n.startswith(PREFIX)]
+        warnings = _words(variables, system_groups, download_group, download_hosts,
+                          download_group in inventory.groups, extra_vars)
+        if warnings:
+            result["warnings"] = warnings
         needed = {}
         for hosts in system_groups.values():
             for host in hosts:
-                needed[host] = _host_vars(hostvars, host, LIM_VARS)
+                needed[host] = _host_vars(variables, host, LIM_VARS)
         for host in download_hosts:
-            needed[host] = _host_vars(hostvars, host, DOWNLOAD_VARS)
+            needed[host] = _host_vars(variables, host, DOWNLOAD_VARS)
         try:
             plan = build_plan(system_groups, needed, download_hosts, pki_dir=args.get("pki_dir") or "pki")
         except FleetError as error:

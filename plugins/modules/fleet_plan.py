@@ -21,6 +21,12 @@ description:
     a system group without LIMs, a missing C(mxone_system), unknown C(mxone_cert_mode),
     C(mxone_media_encryption_types), C(mxone_reload) or C(mxone_tls_client_verification) values, system-wide
     settings that differ between LIMs of one system, a download server without C(mxone_download_dir).
+  - Warns (without failing) about what is not an error but needs a word - an C(mxone_*) variable of a fleet host
+    that no part of this collection reads (a typo such as C(mxone_extra_dsn)), once per variable and place (host,
+    group, the whole fleet or C(--extra-vars)), with the nearest known name; and a fleet without download servers
+    (no O(download_group) or an empty one), whose phones get no C(ca.pem) from the run. The known names are the
+    plan's own and every option of every role's C(meta/argument_specs.yml), read at run time, plus the few that
+    C(plugins/module_utils/variables.py) lists. Only variable names are looked at, never their values.
   - Returns the plan the roles of this collection work from; systems, their leader (lowest LIM), the
     certificates to issue (one per system, or per LIM with C(mxone_cert_mode=lim)) and which host gets which.
   - This is an action plugin; it runs inside ansible-playbook and needs no connection.
