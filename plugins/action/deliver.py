@@ -27,6 +27,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts, run_sh
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import (
     Material, activated, deliver, restore)
+from ansible_collections.mxone.pki.plugins.plugin_utils.role_errors import for_role_user
 
 
 class ActionModule(ActionBase):
@@ -59,8 +60,8 @@ class ActionModule(ActionBase):
         if args.get("targets") is None:
             job = dict((k, args[k]) for k in self._JOB_ARGS if k in args)
             result.update(operation(self._run_here, job))
-            return result
-        return self._run_fleet(result, args, task_vars, material, operation)
+            return for_role_user(self._task, result)
+        return for_role_user(self._task, self._run_fleet(result, args, task_vars, material, operation))
 
     def _run_fleet(self, result, args, task_vars, material, operation):
         """Every target host at once; per host results, and a per-host failure never hides the others."""

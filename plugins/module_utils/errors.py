@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 
 class MxonePkiError(Exception):
     def __init__(self, msg, host=None, file=None, field=None):
@@ -34,3 +36,23 @@ class MxonePkiError(Exception):
     def __str__(self):
         parts = ["%s=%s" % (k, v) for k, v in sorted(self.context().items())]
         return "%s (%s)" % (self.msg, ", ".join(parts)) if parts else self.msg
+
+
+def name_variables(result, variables):
+    """``result`` (a failed task result) with its ``field`` named as the user set it.
+
+    ``variables`` maps a module option to the variable a caller fills it from, e.g. ``{"ca_passphrase":
+    "mxone_ca_passphrase"}``: a user of the collection's roles never wrote ``ca_passphrase`` and must fix
+    ``mxone_ca_passphrase``. The message's ``(field=...)`` part (``MxonePkiError.__str__``) says the same. Any
+    other result is returned as it is.
+    """
+    if not isinstance(result, dict) or not result.get("failed"):
+        return result
+    field = result.get("field")
+    variable = variables.get(field) if isinstance(field, str) else None
+    if not variable:
+        return result
+    named = dict(result, field=variable)
+    if isinstance(named.get("msg"), str):
+        named["msg"] = re.sub(r"(?<=[(\s])field=%s(?=[,)])" % re.escape(field), "field=" + variable, named["msg"])
+    return named

@@ -25,6 +25,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mxone.pki.plugins.plugin_utils.role_errors import for_role_user
+
 
 class _Exit(Exception):
     def __init__(self, result):
@@ -99,4 +101,4 @@ class InProcessAction(ActionBase):
         result = super(InProcessAction, self).run(tmp, task_vars)
         module = importlib.import_module("ansible_collections.mxone.pki.plugins.modules." + self.MODULE)
         result.update(run_module(self, task_vars, "mxone.pki." + self.MODULE, module.module_kwargs(), module.run))
-        return result
+        return for_role_user(self._task, result)
