@@ -81,7 +81,9 @@ class _Collector(object):
         try:
             return func(*args)
         except MxonePkiError as error:
-            self.add(where, error.field or field, error.msg)  # the validator knows best which variable
+            field = error.field or field  # the validator knows best which variable
+            msg = error.msg[len(field) + 2:] if error.msg.startswith(field + ": ") else error.msg  # said once
+            self.add(where, field, msg)
         except ValueError as error:
             self.add(where, field, str(error))
         return None

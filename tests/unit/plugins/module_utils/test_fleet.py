@@ -113,3 +113,17 @@ def test_a_limit_that_selects_part_of_a_changing_system_stops_it():
     assert "stop" not in delivery_targets(plan, ["a1"], issued, partial_ok=True)[0]
     assert "stop" not in delivery_targets(plan, ["a1"], [])[0]  # nothing changes: re-delivering one LIM is safe
     assert "the enterprise CA" in delivery_targets(plan, ["a1"], [], ca_pending=True)[0]["stop"]
+
+
+@pytest.mark.parametrize("window, zone, expected", [
+    ("25:00-03:00", None,
+     "mxone_a: mxone_activate_window: '25:00-03:00' is not a daily window HH:MM-HH:MM (for example '22:00-04:30')"),
+    ("22:00-04:30", "Europe/Stokholm", "mxone_a: mxone_activate_timezone: 'Europe/Stokholm' is not a known time zone"),
+])
+def test_a_bad_window_names_its_variable_once(window, zone, expected):
+    bad = dict((h, dict(v, mxone_activate_window=window, mxone_activate_timezone=zone)) for h, v in HOSTVARS.items()
+               if h.startswith("a-"))
+    with pytest.raises(FleetError) as err:
+        build_plan({"mxone_a": ["a-lim1", "a-lim2"]}, bad, [], pki_dir="/pki")
+    assert expected in str(err.value)
+    assert str(err.value).count("mxone_activate_") == 1
