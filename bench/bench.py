@@ -17,6 +17,7 @@ journal shows the activation sequence exactly once. The second run of ours must 
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -27,6 +28,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -42,6 +44,7 @@ BENCH_REQUIREMENTS = ["ansible==12.3.0", "cryptography==50.0.2"]
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 REFERENCE = os.path.join(BENCH, "reference", "rollout.yml")
 ACTIVATION = ["media_encryption_enable -type extension", "data_backup", "reload --system"]
+READ_ONLY_COMMAND = "license_status"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 KEYS = ("reference_s", "floor_s", "ours_first_s", "ours_second_s", "issue_1000_ours_s", "issue_1000_bare_s")
 TARGETS = {
@@ -144,7 +147,8 @@ def machine():
     os_name = None
     try:
         with open("/etc/os-release") as handle:
-            os_name = dict(line.rstrip().split("=", 1) for line in handle if "=" in line).get("PRETTY_NAME", "").strip('"')
+            release = dict(line.rstrip().split("=", 1) for line in handle if "=" in line)
+            os_name = release.get("PRETTY_NAME", "").strip('"')
     except OSError:
         pass
     return {"hostname": socket.gethostname(), "cpus": os.cpu_count(), "cpu_model": model,
@@ -171,14 +175,17 @@ class Lab(object):
         if os.path.exists(self.state):
             self.run("down", check=False)
 
-    def fresh(self, inventory):
-        """lab down + up: a fresh lab whose inventory is ``inventory``. Returns the seconds it took."""
+    def fresh(self, inventory, systems=None, lims=None, download_servers=None, reload_seconds=None):
+        """lab down + up: a fresh lab whose inventory is ``inventory`` (the benchmark's size and reload time
+        unless given). Returns the seconds it took."""
         started = time.monotonic()
         self.down()
         a = self.args
-        self.run("up", "--systems", str(a.systems), "--lims", str(a.lims), "--download-servers",
-                 str(a.download_servers), "--inventory", inventory, "--net", a.net,
-                 "--ssh-port", str(a.ssh_port), "--http-port", str(a.http_port))
+        self.run("up", "--systems", str(systems or a.systems), "--lims", str(lims or a.lims), "--download-servers",
+                 str(a.download_servers if download_servers is None else download_servers),
+                 "--inventory", inventory, "--net", a.net, "--ssh-port", str(a.ssh_port),
+                 "--http-port", str(a.http_port),
+                 "--reload-seconds", str(a.lab_reload_seconds if reload_seconds is None else reload_seconds))
         return time.monotonic() - started
 
     def status(self):
@@ -284,35 +291,65 @@ def wait_quiet(max_wait, threshold=25.0):
             return round(pct, 1)
 
 
-def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None, quiet_wait=0):
+def run_stamped(argv, env, cwd, timeout):
+    """Run ``argv`` reading its stdout line by line: (returncode, stdout, stderr, [epoch of each stdout line])."""
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    lines, stamps = [], []
+    try:
+        for line in proc.stdout:
+            stamps.append(time.time())
+            lines.append(line)
+        proc.wait()
+    finally:
+        killer.cancel()
+        reader.join()
+    return proc.returncode, "".join(lines), "".join(errors), stamps
+
+
+def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None, quiet_wait=0, stamp_lines=False):
     """Run ``argv``; wall seconds, controller CPU (the process and its descendants, plus Ansible's SSH
     ControlPersist masters, which leave the process tree), the lab's CPU (sshd and sessions of the nodes,
     labd) and the rest of the machine's busy time meanwhile (kernel network work on loopback, and
-    anything else running on the machine)."""
+    anything else running on the machine). With ``stamp_lines``, also when each stdout line arrived
+    (``lines``: [(epoch, text)]) and the epoch of the start and end (``start_epoch``, ``end_epoch``)."""
     background = wait_quiet(quiet_wait) if quiet_wait else None
     control_dir = (env or {}).get("ANSIBLE_SSH_CONTROL_PATH_DIR")
     masters_before = masters_cpu_snapshot(control_dir) if control_dir else {}
     lab_before = lab_cpu_snapshot(lab_state)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0, total0 = cpu_times()
-    started = time.monotonic()
-    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    started, start_epoch = time.monotonic(), time.time()
+    stamps = None
+    if stamp_lines:
+        returncode, stdout, stderr, stamps = run_stamped(argv, env, cwd, timeout)
+    else:
+        proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+        returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     wall = time.monotonic() - started
+    end_epoch = time.time()
     busy1, total1 = cpu_times()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lab_cpu = lab_cpu_delta(lab_before, lab_cpu_snapshot(lab_state))
     masters_cpu = lab_cpu_delta(masters_before, masters_cpu_snapshot(control_dir)) if control_dir else 0.0
-    output = proc.stdout + proc.stderr
+    output = stdout + stderr
     if log_path:
         with open(log_path, "w") as handle:
             handle.write(output)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) + masters_cpu
     machine_cpu = (busy1 - busy0) / float(CLK)
-    return {"wall_s": round(wall, 3), "controller_cpu_s": round(cpu, 2), "lab_cpu_s": round(lab_cpu, 2),
-            "other_cpu_s": round(max(0.0, machine_cpu - cpu - lab_cpu), 2),
-            "machine_busy_pct": round(100.0 * (busy1 - busy0) / max(1, total1 - total0), 1),
-            "busy_before_pct": background,
-            "rc": proc.returncode, "stdout": proc.stdout, "output": output}
+    res = {"wall_s": round(wall, 3), "controller_cpu_s": round(cpu, 2), "lab_cpu_s": round(lab_cpu, 2),
+           "other_cpu_s": round(max(0.0, machine_cpu - cpu - lab_cpu), 2),
+           "machine_busy_pct": round(100.0 * (busy1 - busy0) / max(1, total1 - total0), 1),
+           "busy_before_pct": background,
+           "rc": returncode, "stdout": stdout, "output": output}
+    if stamps is not None:
+        res.update(lines=list(zip(stamps, stdout.splitlines())), start_epoch=start_epoch, end_epoch=end_epoch)
+    return res
 
 
 def recap(stdout):
@@ -355,14 +392,20 @@ def verify_deployment(lab, ca_path, journals_before=None):
             except OSError as exc:
                 problems.append("%s: ca.pem not served: %s" % (node["name"], exc))
     for system in lab.systems():
-        commands = [e["command"] for e in lab.journal(system)]
-        before = [e["command"] for e in (journals_before or {}).get(system, [])]
+        commands = acting_commands(lab.journal(system))
+        before = acting_commands((journals_before or {}).get(system, []))
         new = commands[len(before):]
         if journals_before is None and new != ACTIVATION:
             problems.append("%s journal: %s" % (system, new))
         if journals_before is not None and new:
             problems.append("%s: commands ran on the second run: %s" % (system, new))
     return problems
+
+
+def acting_commands(journal):
+    """The commands of a system's journal that act on it: not the lab's events (tls-up after a reload, no
+    "command" key) and not license_status, which the rollout reads on each system's leader on every run."""
+    return [e["command"] for e in journal if "command" in e and e["command"] != READ_ONLY_COMMAND]
 
 
 def summary(values):
@@ -379,12 +422,16 @@ class Bench(object):
         self.runs = {}  # name -> list of run records
         self.notes = []
         self.logs = os.path.join(args.state_root, "logs")
+        self.issue = {}
+        self.reload_section = None
+        self.versions_start = None
 
-    def record(self, name, run, **extra):
+    def record(self, name, run, into=None, **extra):
+        """A run's figures into self.runs[name] (the main table), or appended to the list ``into``."""
         entry = dict((k, run[k]) for k in ("wall_s", "controller_cpu_s", "lab_cpu_s", "other_cpu_s",
                                            "machine_busy_pct", "busy_before_pct", "rc"))
         entry.update(extra)
-        self.runs.setdefault(name, []).append(entry)
+        (self.runs.setdefault(name, []) if into is None else into).append(entry)
         log("  %-16s %7.2f s  (CPU s: controller %.1f, lab %.1f, other %.1f; machine busy %.0f%%)%s" % (
             name, run["wall_s"], run["controller_cpu_s"], run["lab_cpu_s"], run["other_cpu_s"],
             run["machine_busy_pct"],
@@ -415,9 +462,9 @@ class Bench(object):
     def ours_env(self, extra=None):
         return self.ansible_env(os.path.join(ROOT, "ansible.cfg"), os.path.join(ROOT, ".collections"), extra)
 
-    def ours_cmd(self, inventory, *more):
-        return [os.path.join(PROJECT_BIN, "ansible-playbook"), "-i", inventory, ROLLOUT, "-f", str(self.args.forks)] \
-            + list(more)
+    def ours_cmd(self, inventory, *more, forks=None):
+        return [os.path.join(PROJECT_BIN, "ansible-playbook"), "-i", inventory, ROLLOUT,
+                "-f", str(forks or self.args.forks)] + list(more)
 
     def reference_cmd(self, inventory, pki, *more):
         return [os.path.join(BENCH_VENV, "bin", "ansible-playbook"), "-i", inventory, REFERENCE,
@@ -538,7 +585,7 @@ class Bench(object):
                 local += 1
         leaders = set()
         for system in self.lab.systems():
-            hosts = set(e["host"] for e in self.lab.journal(system))
+            hosts = set(e["host"] for e in self.lab.journal(system) if "command" in e)
             leaders |= hosts
         groups = {"lim": [], "leader": [], "download": []}
         for name, node in ((n["name"], n) for n in by_ip.values()):
@@ -609,7 +656,8 @@ class Bench(object):
             log("  reference %.1f s" % run["wall_s"])
 
         # 2. Ansible's fixed cost per host-task here: 10 skipped tasks on every node, minus an empty play
-        log("profile: the cost of one host-task (10 skipped tasks x %d nodes)" % (a.systems * a.lims + a.download_servers))
+        log("profile: the cost of one host-task (10 skipped tasks x %d nodes)"
+            % (a.systems * a.lims + a.download_servers))
         walls = {}
         for name in ("empty", "skip10", "empty", "skip10", "empty", "skip10"):
             run = timed([os.path.join(PROJECT_BIN, "ansible-playbook"), "-i", inventory,
@@ -654,6 +702,86 @@ class Bench(object):
         print(profile_text(res))
         log("bench: profile in %s (profile_tasks logs in %s)" % (path, out_dir))
 
+    # -- the reload scenario ---------------------------------------------------------------
+
+    def reload_scenario(self):
+        """S systems, reload R s, k at a time: ours' first run against ceil(S/k) x R + the delivery floor."""
+        a = self.args
+        nodes = a.reload_systems * a.reload_lims + RELOAD_DOWNLOAD_SERVERS
+        size = dict(systems=a.reload_systems, lims=a.reload_lims, download_servers=RELOAD_DOWNLOAD_SERVERS,
+                    reload_seconds=a.reload_seconds)
+        sec = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "systems": a.reload_systems, "lims_per_system": a.reload_lims,
+               "download_servers": RELOAD_DOWNLOAD_SERVERS, "nodes": nodes, "forks": nodes,
+               "reload_seconds": a.reload_seconds, "parallel": a.reload_parallel, "repeat": a.repeat,
+               "floor_rolling_repeat": min(a.repeat, a.reload_floor_repeat), "target": RELOAD_TARGET,
+               "ideal": "ceil(systems / k) * reload_seconds + delivery floor (median of floor.py deliver "
+                        "--no-activate on a fresh lab of the same size)",
+               "delivery_floor": {"runs": []},
+               "by_parallel": dict((str(k), {"ours": {"runs": []}, "floor_rolling": {"runs": []}})
+                                   for k in a.reload_parallel)}
+        os.makedirs(self.logs, exist_ok=True)
+        python = os.path.join(PROJECT_BIN, "python")
+        floor_py = os.path.join(BENCH, "floor.py")
+        # The floor's material depends only on the lab's names and addresses: the same for every lab of this size.
+        work = self.workdir("reload-material")
+        material = os.path.join(work, "material")
+        self.lab.fresh(os.path.join(work, "inventory", "hosts.yml"), **size)
+        made = timed([python, floor_py, "material", "--state-dir", self.lab.state, "--out", material])
+        if made["rc"] != 0:
+            raise RuntimeError("floor material: " + made["output"])
+        ca_floor = os.path.join(material, "ca.pem")
+
+        def journals():
+            return dict((s, self.lab.journal(s)) for s in self.lab.systems())
+
+        for i in range(1, a.repeat + 1):
+            for k in a.reload_parallel:
+                entry = sec["by_parallel"][str(k)]
+                log("bench: reload scenario, repetition %d/%d, parallel %d" % (i, a.repeat, k))
+                work = self.workdir("reload-floor-%d-%d" % (k, i))
+                self.lab.fresh(os.path.join(work, "inventory", "hosts.yml"), **size)
+                run = timed([python, floor_py, "deliver", "--state-dir", self.lab.state, "--out", material,
+                             "--forks", str(nodes), "--no-activate"], **self.gate())
+                problems = [] if run["rc"] == 0 else ["rc=%d: %s" % (run["rc"], run["output"][-300:])]
+                self.record("delivery_floor", run, into=sec["delivery_floor"]["runs"], problems=problems)
+
+                if i <= a.reload_floor_repeat:
+                    self.lab.fresh(os.path.join(work, "inventory", "hosts.yml"), **size)
+                    run = timed([python, floor_py, "deliver", "--state-dir", self.lab.state, "--out", material,
+                                 "--forks", str(nodes), "--activate-parallel", str(k)],
+                                log_path=os.path.join(self.logs, "reload-floor-k%d-%d.log" % (k, i)), **self.gate())
+                    problems = [] if run["rc"] == 0 else ["rc=%d: %s" % (run["rc"], run["output"][-300:])]
+                    problems += verify_deployment(self.lab, ca_floor) if run["rc"] == 0 else []
+                    windows = outage_windows(journals())
+                    problems += window_problems(windows, k, a.reload_systems)
+                    detail = json.loads(run["stdout"]) if run["rc"] == 0 else {}
+                    self.record("floor_rolling_k%d" % k, run, into=entry["floor_rolling"]["runs"], problems=problems,
+                                max_overlap=overlap(windows)[0], per_system=detail.get("systems"),
+                                deliver_s=detail.get("deliver_s"))
+
+                work = self.workdir("reload-ours-%d-%d" % (k, i))
+                inventory = os.path.join(work, "inventory", "hosts.yml")
+                self.lab.fresh(inventory, **size)
+                run = timed(self.ours_cmd(inventory, "-e", "mxone_activate_parallel=%d" % k, forks=nodes),
+                            env=self.ours_env(), log_path=os.path.join(self.logs, "reload-ours-k%d-%d.log" % (k, i)),
+                            stamp_lines=True, **self.gate())
+                problems = [] if run["rc"] == 0 else ["rc=%d" % run["rc"]]
+                ca = os.path.join(work, "inventory", "pki", "ca", "ca.pem")
+                problems += verify_deployment(self.lab, ca) if run["rc"] == 0 else []
+                seen = journals()
+                windows = outage_windows(seen)
+                problems += window_problems(windows, k, a.reload_systems)
+                timeline = ours_timeline(run, seen, windows)
+                self.record("ours_k%d" % k, run, into=entry["ours"]["runs"], recap=recap(run["stdout"]),
+                            problems=problems,
+                            max_overlap=timeline.get("max_overlap"), timeline=timeline,
+                            outages=[dict(system=w["system"], start_s=round(w["start"] - run["start_epoch"], 3),
+                                          end_s=round(w["end"] - run["start_epoch"], 3) if w["end"] else None)
+                                     for w in windows])
+        self.lab.down()
+        return derive_reload(sec)
+
     # -- the whole run ---------------------------------------------------------------------
 
     def measure(self):
@@ -671,6 +799,8 @@ class Bench(object):
         log("bench: issuing %d per-LIM certificates (%s), %d times each side"
             % (a.issue_count, a.issue_modes, a.issue_repeat))
         self.issue = self.issuance()
+        if a.with_reload_scenario:
+            self.reload_section = self.reload_scenario()
 
     def results(self):
         a = self.args
@@ -679,7 +809,7 @@ class Bench(object):
                "machine": machine(), "versions": self.versions_start,
                "systems": a.systems, "lims_per_system": a.lims, "lims": a.systems * a.lims,
                "download_servers": a.download_servers, "nodes": a.systems * a.lims + a.download_servers,
-               "forks": a.forks, "repeat": a.repeat,
+               "forks": a.forks, "repeat": a.repeat, "lab_reload_seconds": a.lab_reload_seconds,
                "reference_repeat": a.reference_repeat if a.with_reference else 0,
                "issue_count": a.issue_count, "issue_repeat": a.issue_repeat,
                "statistic": "ratios use the medians; *_min_s are the fastest runs"}
@@ -697,6 +827,8 @@ class Bench(object):
         res["measurements"] = stats
 
         res["ours_second_changed"] = [r["recap"]["changed"] for r in self.runs.get("ours_second", [])]
+        if self.reload_section is not None:
+            res["reload_scenario"] = self.reload_section
         end = versions(False)
         for key in ("mxone_pki_commit", "mxone_pki_uncommitted"):
             if end[key] != res["versions"][key]:
@@ -705,6 +837,268 @@ class Bench(object):
         derive(res)
         res["notes"] = self.notes
         return res
+
+
+# ---------------------------------------------------------------------------------------------
+# the reload scenario: S systems, a reload of R s each, k systems reloading at once
+# ---------------------------------------------------------------------------------------------
+
+RELOAD_TARGET = 1.15
+RELOAD_DOWNLOAD_SERVERS = 1
+ACTIVATE_LINE = re.compile(r"^mxone\.pki\.activate: system (\S+): (.*)$")
+# Where ours' wall time goes beyond the ideal (they add up to wall - ideal), in this order.
+EXCESS = (
+    ("ansible_start_plan_s", "ansible-playbook start, inventory, plan (to the licence task)"),
+    ("licence_s", "licence check (license_status on each leader; the first SSH connections)"),
+    ("ca_issue_s", "CA and certificates (in-process)"),
+    ("delivery_over_floor_s", "delivery, above the delivery floor"),
+    ("to_first_reload_s", "end of delivery to the first reload order (per-node results, handler start, "
+                          "first system's connection and commands)"),
+    ("outage_over_ideal_s", "outages beyond ceil(S/k) x R (lab overshoot; parallel reloads not aligned)"),
+    ("between_outages_s", "no system in outage between the first reload and the last LIM back"),
+    ("after_last_back_s", "last LIM back to the end (last detection, marking, verify, summary, exit)"),
+)
+# Per activated system (medians), from ours' activate lines and the lab journal.
+PER_SYSTEM = (
+    ("handoff_s", "a slot is free (previous system's 'every LIM serves' line) -> 'on <leader>' line"),
+    ("connect_s", "'on <leader>' line -> its first command starts (connection, shell)"),
+    ("commands_s", "first command -> reload order (media_encryption_enable, data_backup)"),
+    ("reload_return_s", "reload order -> 'waiting' line (reload's checks, the result back to the controller)"),
+    ("outage_s", "reload order -> last tls-up of that reload (the lab's R)"),
+    ("detection_s", "last tls-up -> 'every LIM serves' line (poll backoff: 0.5 s x 1.5^n, capped at 2 s)"),
+)
+
+
+def iso_epoch(text):
+    return datetime.datetime.fromisoformat(text).timestamp()
+
+
+def outage_windows(journals):
+    """Each reload's outage, from the lab journals: its order to the last tls-up of that reload.
+
+    [{system, start, end (None when no LIM came back), lims_up, exit}], times as epoch seconds."""
+    windows = []
+    for system, entries in sorted(journals.items()):
+        for entry in entries:
+            if entry.get("command", "").split(" ")[0] != "reload":
+                continue
+            ups = [iso_epoch(e["time"]) for e in entries
+                   if e.get("event") == "tls-up" and e.get("reload") == entry["time"]]
+            windows.append({"system": system, "start": iso_epoch(entry["time"]), "end": max(ups) if ups else None,
+                            "lims_up": len(ups), "exit": entry["exit"]})
+    return windows
+
+
+def overlap(windows):
+    """(the most outage windows open at one moment, seconds with at least one open), over windows that ended."""
+    edges = sorted([(w["start"], 1) for w in windows if w["end"] is not None]
+                   + [(w["end"], -1) for w in windows if w["end"] is not None])
+    most = depth = 0
+    union, opened = 0.0, None
+    for when, step in edges:  # at the same moment an end (-1) sorts before a start (+1): touching is no overlap
+        if depth == 0 and step == 1:
+            opened = when
+        depth += step
+        most = max(most, depth)
+        if depth == 0:
+            union += when - opened
+    return most, union
+
+
+def window_problems(windows, parallel, systems):
+    problems = []
+    for w in windows:
+        if w["end"] is None or w["exit"] != 0:
+            problems.append("%s: reload exit %s, %d LIM(s) back" % (w["system"], w["exit"], w["lims_up"]))
+    reloaded = sorted(set(w["system"] for w in windows))
+    if len(reloaded) != systems or len(windows) != systems:
+        problems.append("%d reload(s) on %d system(s), expected one on each of %d" % (len(windows), len(reloaded),
+                                                                                      systems))
+    most = overlap(windows)[0]
+    if most > parallel:
+        problems.append("%d systems were in outage at once (parallel %d)" % (most, parallel))
+    return problems
+
+
+def ours_timeline(run, journals, windows):
+    """Where the wall time of one rollout went, from the arrival time of its output lines (task headers,
+    the activate action's lines) and the lab journals. Times are seconds from the start of the run."""
+    start, end = run["start_epoch"], run["end_epoch"]
+    lines = run["lines"]
+    headers = [(t, text) for t, text in lines if text.startswith(("TASK [", "RUNNING HANDLER ["))]
+
+    def header(pattern, after=0.0):
+        return next((t for t, text in headers if t >= after and re.search(pattern, text)), None)
+
+    first_task = headers[0][0] if headers else None
+    licence = header(r"VOIP-SECURITY licence")
+    ca = header(r"mxone\.pki\.mxone_ca :")
+    deliver = header(r"mxone\.pki\.mxone_deliver :")
+    after_deliver = next((t for t, text in headers if deliver and t > deliver and "mxone_deliver :" not in text), None)
+    handler = header(r"^RUNNING HANDLER \[mxone\.pki\.mxone_activate : Activate")
+    handler_end = header(r"^RUNNING HANDLER \[mxone\.pki\.mxone_activate : Activation result")
+    tasks = {}
+    for key, begin, finish in (("ansible_start_s", start, first_task), ("plan_s", first_task, licence),
+                               ("licence_s", licence, ca), ("ca_issue_s", ca, deliver),
+                               ("delivery_s", deliver, after_deliver), ("to_activation_s", after_deliver, handler),
+                               ("activation_s", handler, handler_end), ("after_activation_s", handler_end, end)):
+        tasks[key] = round(finish - begin, 3) if begin is not None and finish is not None else None
+
+    said = {}
+    for t, text in lines:
+        match = ACTIVATE_LINE.match(text)
+        if match:
+            what = match.group(2)
+            kind = ("on" if what.startswith("on ") else "waiting" if what.startswith("waiting for")
+                    else "serves" if what.startswith("every LIM serves") else None)
+            if kind:
+                said.setdefault(match.group(1), {}).setdefault(kind, t)
+    systems = {}
+    for system, entries in sorted(journals.items()):
+        acts = [iso_epoch(e["time"]) for e in entries if "command" in e and e["command"] != READ_ONLY_COMMAND
+                and start <= iso_epoch(e["time"]) <= end]
+        ended = [w for w in windows if w["system"] == system and w["end"] is not None]
+        if acts and ended:
+            row = dict(said.get(system, {}), first_command=acts[0], reload=ended[0]["start"], back=ended[0]["end"])
+            systems[system] = row
+    serves = sorted(r["serves"] for r in systems.values() if r.get("serves"))
+
+    def gap(a, b):
+        return round(b - a, 3) if a is not None and b is not None else None
+
+    per_system = {}
+    for system, row in systems.items():
+        freed = [t for t in serves if row.get("on") and t <= row["on"]]
+        slot = freed[-1] if freed else handler
+        per_system[system] = {
+            "handoff_s": gap(slot, row.get("on")), "connect_s": gap(row.get("on"), row["first_command"]),
+            "commands_s": gap(row["first_command"], row["reload"]), "reload_return_s": gap(row["reload"],
+                                                                                           row.get("waiting")),
+            "outage_s": gap(row["reload"], row["back"]), "detection_s": gap(row["back"], row.get("serves")),
+            "reload_at_s": gap(start, row["reload"]), "back_at_s": gap(start, row["back"])}
+    ended = [w for w in windows if w["end"] is not None]
+    timeline = {"tasks": tasks, "per_system": per_system,
+                # when each task started (s from the start of the run); a task lasts until the next one starts
+                "task_starts": [[round(t - start, 3), re.sub(r"\s*\**$", "", text)[:160]] for t, text in headers]}
+    if ended:
+        most, union = overlap(windows)
+        first_reload, last_back = min(w["start"] for w in ended), max(w["end"] for w in ended)
+        timeline.update(max_overlap=most, outage_union_s=round(union, 3),
+                        before_first_reload_s=round(first_reload - start, 3),
+                        between_outages_s=round(last_back - first_reload - union, 3),
+                        after_last_back_s=round(end - last_back, 3),
+                        to_first_reload_s=round(first_reload - after_deliver, 3) if after_deliver else None)
+    return timeline
+
+
+def excess(timeline, waves, reload_s, floor_delivery):
+    """Ours' wall time above the ideal, by where it went (the items add up to wall - ideal)."""
+    tasks = timeline.get("tasks") or {}
+
+    def plus(*values):
+        return round(sum(values), 3) if all(v is not None for v in values) else None
+
+    delivery = tasks.get("delivery_s")
+    return {
+        "ansible_start_plan_s": plus(tasks.get("ansible_start_s"), tasks.get("plan_s")),
+        "licence_s": tasks.get("licence_s"),
+        "ca_issue_s": tasks.get("ca_issue_s"),
+        "delivery_over_floor_s": plus(delivery, -floor_delivery) if delivery is not None and floor_delivery else None,
+        "to_first_reload_s": timeline.get("to_first_reload_s"),
+        "outage_over_ideal_s": plus(timeline["outage_union_s"], -waves * reload_s)
+        if "outage_union_s" in timeline else None,
+        "between_outages_s": timeline.get("between_outages_s"),
+        "after_last_back_s": timeline.get("after_last_back_s"),
+    }
+
+
+def median_of(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def derive_reload(sec):
+    """Figures of the reload scenario from its raw runs: delivery floor, ideal, ratio, overlap, where the time goes."""
+    floor_lo, floor_med = summary([r["wall_s"] for r in sec["delivery_floor"]["runs"] if not r.get("problems")])
+    sec["delivery_floor"].update(min_s=floor_lo, median_s=floor_med)
+    verified = all(not r.get("problems") for r in sec["delivery_floor"]["runs"])
+    for key, entry in sec["by_parallel"].items():
+        k = int(key)
+        waves = int(math.ceil(sec["systems"] / float(k)))
+        ours = entry["ours"]["runs"]
+        lo, med = summary([r["wall_s"] for r in ours])
+        ideal = waves * sec["reload_seconds"] + floor_med if floor_med is not None else None
+        ideal_min = waves * sec["reload_seconds"] + floor_lo if floor_lo is not None else None
+        entry.update(waves=waves, ideal_s=round(ideal, 3) if ideal else None,
+                     ideal_min_s=round(ideal_min, 3) if ideal_min else None)
+        entry["ours"].update(min_s=lo, median_s=med)
+        entry["ratio"] = round(med / ideal, 3) if med and ideal else None
+        entry["ratio_min"] = round(lo / ideal_min, 3) if lo and ideal_min else None
+        entry["met"] = None if entry["ratio"] is None else entry["ratio"] <= sec["target"]
+        entry["met_min"] = None if entry["ratio_min"] is None else entry["ratio_min"] <= sec["target"]
+        rolled = entry.get("floor_rolling", {}).get("runs", [])
+        flo, fmed = summary([r["wall_s"] for r in rolled])
+        entry.setdefault("floor_rolling", {}).update(min_s=flo, median_s=fmed)
+        entry["floor_rolling_ratio"] = round(fmed / ideal, 3) if fmed and ideal else None
+        overlaps = [r.get("max_overlap") for r in ours + rolled if r.get("max_overlap") is not None]
+        entry["max_overlap"] = max(overlaps) if overlaps else None
+        entry["max_overlap_ours"] = max([r.get("max_overlap") or 0 for r in ours] or [0])
+        entry["overlap_ok"] = entry["max_overlap"] is not None and entry["max_overlap"] <= k
+        for run in ours:
+            run["excess"] = excess(run.get("timeline") or {}, waves, sec["reload_seconds"], floor_med)
+        entry["excess_median"] = dict((name, median_of([r["excess"].get(name) for r in ours]))
+                                      for name, _text in EXCESS)
+        entry["tasks_median"] = dict((name, median_of([(r.get("timeline") or {}).get("tasks", {}).get(name)
+                                                       for r in ours]))
+                                     for name in ("ansible_start_s", "plan_s", "licence_s", "ca_issue_s", "delivery_s",
+                                                  "to_activation_s", "activation_s", "after_activation_s"))
+        entry["per_system_median"] = dict(
+            (name, median_of([s.get(name) for r in ours for s in (r.get("timeline") or {}).get("per_system", {})
+                              .values()])) for name, _text in PER_SYSTEM)
+        verified = verified and all(not r.get("problems") for r in ours + rolled)
+    sec["all_verified"] = verified
+    return sec
+
+
+def reload_table(sec):
+    yes = {True: "yes", False: "**no**", None: "-"}
+
+    def f(val, fmt_="%.2f"):
+        return "-" if val is None else fmt_ % val
+
+    ks = sorted(sec["by_parallel"], key=int)
+    floor = sec["delivery_floor"]
+    lines = ["Reload scenario: %d systems x %d LIMs + %d download server, reload %s s, forks %d, %s"
+             % (sec["systems"], sec["lims_per_system"], sec["download_servers"], f(sec["reload_seconds"], "%g"),
+                sec["forks"], sec["date"]), "",
+             "ideal = ceil(S/k) x R + delivery floor (`floor.py deliver --no-activate`, same lab: median %s s, "
+             "fastest %s s, %d runs); target: ours <= %.2f x ideal" % (
+                 f(floor.get("median_s")), f(floor.get("min_s")), len(floor["runs"]), sec["target"]), "",
+             "| parallel k | waves | ideal s | ours median s | ratio | met | ours fastest s | ratio (fastest) | met | "
+             "max overlap (ours) | floor rolling s (info) | floor rolling / ideal |",
+             "|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|"]
+    for key in ks:
+        e = sec["by_parallel"][key]
+        lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            key, e["waves"], f(e["ideal_s"]), f(e["ours"]["median_s"]), f(e["ratio"]), yes[e["met"]],
+            f(e["ours"]["min_s"]), f(e["ratio_min"]), yes[e["met_min"]],
+            "%s (%s)" % (f(e["max_overlap"], "%d"), f(e["max_overlap_ours"], "%d")),
+            f(e["floor_rolling"].get("median_s")), f(e["floor_rolling_ratio"])))
+    lines += ["", "Where ours' time above the ideal goes (medians over the runs, s; the rows add up to "
+              "ours - ideal):", "",
+              "| | " + " | ".join("k=%s" % k for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+    by_k = [sec["by_parallel"][k] for k in ks]
+    for name, text in EXCESS:
+        lines.append("| %s | %s |" % (text, " | ".join(f(e["excess_median"].get(name)) for e in by_k)))
+    lines.append("| **ours - ideal** | %s |" % " | ".join(
+        f(e["ours"]["median_s"] - e["ideal_s"]) if e["ours"]["median_s"] and e["ideal_s"] else "-" for e in by_k))
+    lines += ["", "Per activated system (medians, s):", "",
+              "| | " + " | ".join("k=%s" % k for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+    for name, text in PER_SYSTEM:
+        lines.append("| %s | %s |" % (text, " | ".join(f(e["per_system_median"].get(name)) for e in by_k)))
+    lines += ["", "every run verified (TLS on every LIM, ca.pem served, one activation per system, at most k "
+              "systems in outage at once): %s" % sec["all_verified"]]
+    return "\n".join(lines)
 
 
 RATIOS = {
@@ -732,8 +1126,8 @@ def derive(res):
         for key in ("controller_cpu_s", "lab_cpu_s", "other_cpu_s", "machine_busy_pct"):
             values = [r[key] for r in runs if r.get(key) is not None]
             if values:
-                entry[key.replace("_s", "").replace("_pct", "") + "_median" + ("_pct" if key.endswith("pct") else "_s")] = \
-                    round(statistics.median(values), 2)
+                name = key.replace("_s", "").replace("_pct", "") + "_median" + ("_pct" if key.endswith("pct") else "_s")
+                entry[name] = round(statistics.median(values), 2)
 
     def value(name, stat):
         if isinstance(name, tuple):
@@ -761,6 +1155,8 @@ def derive(res):
         targets[key] = entry
     res["targets"] = targets
     res["all_verified"] = all(s.get("verified", True) for s in stats.values())
+    if res.get("reload_scenario"):
+        res["all_verified"] = derive_reload(res["reload_scenario"])["all_verified"] and res["all_verified"]
     return res
 
 
@@ -778,10 +1174,12 @@ def table(res):
         ("issuance %d, ours (keygen + sign)" % res["issue_count"], "issue_keygen_ours"),
         ("issuance %d, bare (keygen + sign)" % res["issue_count"], "issue_keygen_bare"),
     ]
-    lines = ["%d LIMs (%d systems x %d) + %d download servers, forks %d, %s"
+    reload_note = "" if res.get("lab_reload_seconds") is None else ", reload %g s" % res["lab_reload_seconds"]
+    lines = ["%d LIMs (%d systems x %d) + %d download servers, forks %d%s, %s"
              % (res["lims"], res["systems"], res["lims_per_system"], res["download_servers"], res["forks"],
-                res["date"]), "",
-             "| contender | runs | min s | median s | CPU s, controller | CPU s, lab nodes | CPU s, rest of machine | machine busy % |",
+                reload_note, res["date"]), "",
+             "| contender | runs | min s | median s | CPU s, controller | CPU s, lab nodes | CPU s, rest of machine "
+             "| machine busy % |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def cell(val, fmt_="%.1f"):
@@ -814,6 +1212,8 @@ def table(res):
             lines.append("| %s | %s | | %s | | (info) |" % (key, fmt(res[key]), fmt(res["ratios_min"].get(key))))
     lines += ["", "second-run changed counts: %s; every run verified (TLS on every LIM, ca.pem on every "
               "download server, one activation per system): %s" % (res["ours_second_changed"], res["all_verified"])]
+    if res.get("reload_scenario"):
+        lines += ["", reload_table(res["reload_scenario"])]
     return "\n".join(lines)
 
 
@@ -885,12 +1285,44 @@ def parse(argv):
     p.add_argument("--profile", action="store_true",
                    help="instead of measuring: profile ours (per-task times, SSH round trips per node, CPU) "
                         "and the reference's round trips; writes bench/results/profile.json")
+    p.add_argument("--lab-reload-seconds", type=float, default=2.0,
+                   help="how long a reload keeps TLS down in the labs of the main benchmark (lab up --reload-seconds; "
+                        "pinned to the lab's default of today, 2 s, so that the figures stay comparable)")
+    g = p.add_argument_group("reload scenario", "S systems, a reload of R s each, k reloading at once: ours' first "
+                             "run against the ideal ceil(S/k) x R + the delivery floor (target <= %.2fx)"
+                             % RELOAD_TARGET)
+    g.add_argument("--reload-scenario", action="store_true",
+                   help="run only the reload scenario (default --repeat 2, --quiet-wait 10); results to "
+                        "bench/results/reload.json, a copy to bench/results/history/reload-<date>.json")
+    g.add_argument("--with-reload-scenario", action="store_true",
+                   help="run the main benchmark and then the reload scenario (section reload_scenario)")
+    g.add_argument("--reload-systems", type=int, default=4, help="S (default 4)")
+    g.add_argument("--reload-lims", type=int, default=2, help="LIMs per system (default 2)")
+    g.add_argument("--reload-seconds", type=float, default=10.0, help="R: lab up --reload-seconds (default 10)")
+    g.add_argument("--reload-parallel", default="1,2",
+                   help="values of k, comma-separated: -e mxone_activate_parallel=k (default 1,2)")
+    g.add_argument("--reload-floor-repeat", type=int, default=1,
+                   help="repetitions of the bare-SSH rolling floor per k (information; 0: none; default 1)")
     p.add_argument("--rederive", metavar="JSON",
                    help="recompute figures, ratios and table of a results file from its measurements; rewrite it")
     p.add_argument("--out", help="results JSON (default bench/results/latest.json)")
     p.add_argument("--no-history", action="store_true", help="do not append to bench/results/history/")
     args = p.parse_args(argv)
     args.argv = list(argv)
+    try:
+        args.reload_parallel = [int(k) for k in str(args.reload_parallel).split(",") if k.strip()]
+    except ValueError:
+        p.error("--reload-parallel: numbers separated by commas, such as 1,2")
+    if not args.reload_parallel or min(args.reload_parallel) < 1 or args.reload_systems < 1 or args.reload_lims < 1:
+        p.error("--reload-parallel, --reload-systems and --reload-lims must be at least 1")
+    args.with_reload_scenario = args.with_reload_scenario and not args.reload_scenario
+    if args.reload_scenario:
+        if "--repeat" not in argv:
+            args.repeat = 2
+        if "--quiet-wait" not in argv:
+            args.quiet_wait = 10
+        args.reference = "no"
+        args.out = args.out or os.path.join(BENCH, "results", "reload.json")
     if args.quick:
         if "--systems" not in argv:
             args.systems = 1
@@ -917,15 +1349,31 @@ def parse(argv):
     return args
 
 
+def history_stamp(date):
+    return date.replace(":", "").replace("+0000", "Z")
+
+
+def write_json(path, res):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w") as handle:
+        json.dump(res, handle, indent=2, sort_keys=False)
+        handle.write("\n")
+    os.replace(path + ".tmp", path)
+
+
 def main(argv):
     args = parse(argv)
     if args.rederive:
         with open(args.rederive) as handle:
-            res = derive(json.load(handle))
+            res = json.load(handle)
+        if "measurements" in res:
+            text = table(derive(res))
+        else:  # bench/run --reload-scenario's file
+            text = reload_table(derive_reload(res["reload_scenario"]))
         with open(args.rederive, "w") as handle:
             json.dump(res, handle, indent=2)
             handle.write("\n")
-        print(table(res))
+        print(text)
         return 0
     if os.geteuid() != 0:
         sys.exit("bench: the lab needs root")
@@ -936,7 +1384,7 @@ def main(argv):
         ensure_bench_venv()
     args.with_reference = args.reference != "no" and bench_venv_ready()
     bench = Bench(args)
-    if not args.with_reference:
+    if not args.with_reference and not args.reload_scenario:
         bench.notes.append("reference skipped (bench/.venv not installed; run bench/run without --quick)")
     os.makedirs(args.state_root, exist_ok=True)
     bench.versions_start = versions(args.with_reference)
@@ -946,6 +1394,28 @@ def main(argv):
         finally:
             bench.lab.down()
         return 0
+    if args.reload_scenario:
+        try:
+            sec = bench.reload_scenario()
+        finally:
+            bench.lab.down()
+        res = {"date": sec["date"], "command": " ".join(["bench/run"] + args.argv), "machine": machine(),
+               "versions": bench.versions_start, "reload_scenario": sec}
+        end = versions(False)
+        for key in ("mxone_pki_commit", "mxone_pki_uncommitted"):
+            if end[key] != res["versions"][key]:
+                res["versions"][key + "_at_end"] = end[key]
+                bench.notes.append("the checkout changed during the run (%s): see versions" % key)
+        res["notes"] = bench.notes
+        text = reload_table(sec)
+        print(text)
+        write_json(args.out, res)
+        if not args.no_history:
+            history = os.path.join(BENCH, "results", "history")
+            os.makedirs(history, exist_ok=True)
+            shutil.copyfile(args.out, os.path.join(history, "reload-%s.json" % history_stamp(res["date"])))
+        log("bench: results in %s" % args.out)
+        return 0 if sec["all_verified"] else 1
     try:
         bench.measure()
     finally:
@@ -953,16 +1423,11 @@ def main(argv):
     res = bench.results()
     text = table(res)
     print(text)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out + ".tmp", "w") as handle:
-        json.dump(res, handle, indent=2, sort_keys=False)
-        handle.write("\n")
-    os.replace(args.out + ".tmp", args.out)
+    write_json(args.out, res)
     if not args.no_history:
         history = os.path.join(BENCH, "results", "history")
         os.makedirs(history, exist_ok=True)
-        stamp = res["date"].replace(":", "").replace("+0000", "Z")
-        shutil.copyfile(args.out, os.path.join(history, "%s.json" % stamp))
+        shutil.copyfile(args.out, os.path.join(history, "%s.json" % history_stamp(res["date"])))
         with open(os.path.join(BENCH, "results", "latest.md"), "w") as handle:
             handle.write(text + "\n")
     log("bench: results in %s" % args.out)

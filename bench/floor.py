@@ -10,12 +10,16 @@ Two steps, each its own process so that bench/run can time them apart:
         two files (eri_sn_cert.pem = key, certificate, CA; ca.pem) and ca.pem for the download
         servers, as ready-to-send tar streams in DIR. (Timed separately: ``floor_material_s``.)
 
-    floor.py deliver --state-dir LAB --out DIR --forks N
+    floor.py deliver --state-dir LAB --out DIR --forks N [--activate-parallel K | --no-activate]
         Per node ONE ``ssh`` call that unpacks both files from stdin (tar, modes kept),
         N at a time; then per system ONE ``ssh`` call to its first LIM:
         ``media_encryption_enable -type extension && data_backup && reload --system``,
-        the systems in parallel. Nothing is checked, nothing is kept: the floor.
-        (This is ``floor_s``.)
+        K systems at a time (default: all at once). A reload takes every LIM's TLS down for
+        a while, so a system is done only when TLS is back on every one of its LIMs: the floor
+        polls 5061 on each LIM (every 50 ms) until a TLS handshake that verifies the chain
+        against DIR/ca.pem and the LIM's name succeeds. Nothing else is checked, nothing is
+        kept: the floor. (This is ``floor_s``.) With ``--no-activate`` it only delivers: the
+        delivery floor of bench/run --reload-scenario.
 
 Prints one JSON object on stdout. Stdlib + cryptography only; no mxone.pki code.
 """
@@ -28,6 +32,8 @@ import ipaddress
 import json
 import os
 import subprocess
+import socket
+import ssl
 import sys
 import tarfile
 import time
@@ -36,6 +42,8 @@ LAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 CERTS_DIR = "/etc/opt/eri_sn/certs"
 DL_DIR = "/srv/mxone-dl"
 ACTIVATE = "media_encryption_enable -type extension && data_backup && reload --system"
+POLL_S = 0.05  # between two rounds of TLS probes while a system reloads
+WAIT_MAX_S = 900  # a system whose LIMs are not all back by then fails the floor
 
 
 def lab_nodes(state_dir):
@@ -80,7 +88,8 @@ def material(state_dir, out):
                 .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(start).not_valid_after(now + datetime.timedelta(days=364))
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+                .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False),
+                               critical=True)
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                                       ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
                 .add_extension(x509.SubjectAlternativeName(san), critical=False)
@@ -122,7 +131,27 @@ def run_ssh(argv, data=None):
                                                 proc.stderr.decode(errors="replace").strip()[-300:]))
 
 
-def deliver(state_dir, out, forks):
+def tls_back(lims, cafile, poll=POLL_S, wait_max=WAIT_MAX_S):
+    """Poll 5061 on every LIM until each completes a TLS handshake (chain and name verified): seconds waited."""
+    started = time.monotonic()
+    context = ssl.create_default_context(cafile=cafile)
+    pending = list(lims)
+    while True:
+        for node in list(pending):
+            try:
+                with socket.create_connection((node["ip"], 5061), timeout=2) as sock:
+                    with context.wrap_socket(sock, server_hostname=node["fqdn"]):
+                        pending.remove(node)
+            except (OSError, ssl.SSLError):
+                pass
+        if not pending:
+            return time.monotonic() - started
+        if time.monotonic() - started > wait_max:
+            raise RuntimeError("TLS not back after %d s on %s" % (wait_max, ", ".join(n["name"] for n in pending)))
+        time.sleep(poll)
+
+
+def deliver(state_dir, out, forks, activate=True, parallel=None):
     nodes = lab_nodes(state_dir)
     started = time.monotonic()
 
@@ -135,14 +164,35 @@ def deliver(state_dir, out, forks):
     with concurrent.futures.ThreadPoolExecutor(max_workers=forks) as pool:
         list(pool.map(one, nodes))
     delivered = time.monotonic()
-    leaders = {}
-    for node in sorted((n for n in nodes if n["kind"] == "lim"), key=lambda n: n["lim"]):
-        leaders.setdefault(node["system"], node)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(forks, len(leaders)))) as pool:
-        list(pool.map(lambda n: run_ssh(ssh_argv(state_dir, n) + [ACTIVATE]), leaders.values()))
+    result = {"nodes": len(nodes), "deliver_s": round(delivered - started, 3)}
+    if not activate:
+        result["ssh_calls"] = len(nodes)
+        return result
+    systems = {}  # in the lab's (inventory) order, each system's LIMs by number
+    for node in nodes:
+        if node["kind"] == "lim":
+            systems.setdefault(node["system"], []).append(node)
+    for lims in systems.values():
+        lims.sort(key=lambda n: n["lim"])
+    cafile = os.path.join(out, "ca.pem")
+    t0 = time.monotonic()
+
+    def activate_system(system):
+        lims = systems[system]
+        begun = time.monotonic()
+        run_ssh(ssh_argv(state_dir, lims[0]) + [ACTIVATE])
+        commanded = time.monotonic()
+        waited = tls_back(lims, cafile)
+        return {"system": system, "start_s": round(begun - t0, 3), "commands_s": round(commanded - begun, 3),
+                "tls_wait_s": round(waited, 3)}
+
+    workers = max(1, min(parallel or len(systems), len(systems)))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        per_system = list(pool.map(activate_system, list(systems)))
     done = time.monotonic()
-    return {"nodes": len(nodes), "ssh_calls": len(nodes) + len(leaders),
-            "deliver_s": round(delivered - started, 3), "activate_s": round(done - delivered, 3)}
+    result.update(ssh_calls=len(nodes) + len(systems), activate_s=round(done - delivered, 3),
+                  activate_parallel=workers, systems=per_system)
+    return result
 
 
 def main():
@@ -151,11 +201,13 @@ def main():
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--out", required=True, help="where the material is kept between the two steps")
     parser.add_argument("--forks", type=int, default=50)
+    parser.add_argument("--activate-parallel", type=int, help="systems activated at once (default: all)")
+    parser.add_argument("--no-activate", action="store_true", help="deliver the files only")
     args = parser.parse_args()
     if args.step == "material":
         result = material(args.state_dir, args.out)
     else:
-        result = deliver(args.state_dir, args.out, args.forks)
+        result = deliver(args.state_dir, args.out, args.forks, not args.no_activate, args.activate_parallel)
     json.dump(result, sys.stdout)
     print()
 

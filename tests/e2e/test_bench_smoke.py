@@ -49,3 +49,33 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
     assert res["ours_second_changed"] == [0]
     assert res["all_verified"] is True, json.dumps(res["measurements"], indent=1)[:3000]
     assert "| ours: rollout.yml, first run |" in proc.stdout  # the table
+
+
+def test_reload_scenario_smoke(tmp_path):
+    """bench/run --reload-scenario at its smallest: 2 systems x 2 LIMs, reload 1 s, one at a time, once.
+
+    Only that it runs end to end, verifies every run, keeps to one system in outage at a time and writes
+    the ideal, the ratio and where the time went; no timing is asserted (~30 s)."""
+    out = tmp_path / "reload.json"
+    state = "/tmp/mxone-bench-smoke-reload-%d" % os.getpid()
+    proc = subprocess.run([RUN, "--reload-scenario", "--reload-systems", "2", "--reload-lims", "2",
+                           "--reload-seconds", "1", "--reload-parallel", "1", "--repeat", "1",
+                           "--reload-floor-repeat", "0", "--quiet-wait", "0", "--no-history", "--out", str(out),
+                           "--state-root", state, "--net", NET, "--ssh-port", str(SSH_PORT),
+                           "--http-port", str(HTTP_PORT)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    lab_left = os.path.exists(os.path.join(state, "lab"))
+    subprocess.run(["rm", "-rf", state], check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not lab_left, "the benchmark left its lab up"
+    sec = json.loads(out.read_text())["reload_scenario"]
+    assert (sec["systems"], sec["reload_seconds"], sec["parallel"]) == (2, 1.0, [1])
+    assert sec["all_verified"] is True, json.dumps(sec, indent=1)[:3000]
+    entry = sec["by_parallel"]["1"]
+    assert entry["waves"] == 2 and entry["max_overlap"] == 1
+    assert isinstance(entry["ideal_s"], float) and isinstance(entry["ratio"], float)
+    assert abs(entry["ideal_s"] - 2.0 - sec["delivery_floor"]["median_s"]) < 0.01
+    assert entry["ours"]["runs"][0]["timeline"]["per_system"].keys() == {"lab1", "lab2"}
+    gap = sum(entry["excess_median"].values())
+    assert abs(gap - (entry["ours"]["median_s"] - entry["ideal_s"])) < 0.05, entry["excess_median"]
+    assert "| parallel k |" in proc.stdout  # the table
