@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import threading
 import time
 
 from ansible.module_utils.common.text.converters import to_text
@@ -28,7 +27,7 @@ from ansible_collections.mxone.pki.plugins.module_utils import activation, rolli
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import Checker, parse_endpoints
-from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import HostShell, run_on_hosts
+from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import host_shell, run_on_hosts
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import activated, restore
 
 display = Display()
@@ -101,7 +100,6 @@ class ActionModule(ActionBase):
             return result
         self._task_vars = task_vars
         self._args = args
-        self._shell_lock = threading.Lock()  # plugin loading (a new connection) is not thread-safe
         systems = dict((entry["system"], entry) for entry in args["systems"])
         try:
             order = rolling.activation_order([entry["system"] for entry in args["systems"]], args["order"])
@@ -175,8 +173,7 @@ class ActionModule(ActionBase):
         return ran, failure
 
     def _on_hosts(self, hosts, work):
-        with self._shell_lock:
-            return run_on_hosts(self, self._task_vars, hosts, work)
+        return run_on_hosts(self, self._task_vars, hosts, work)
 
     def _wait(self, entry, prober, expected, what):
         system = entry["system"]
@@ -198,8 +195,7 @@ class ActionModule(ActionBase):
         expected = dict((host, facts(load_certificate(_read(path), source=path))["sha256_fingerprint"])
                         for host, path in entry.get("expected", {}).items())
         prober = SystemProber(entry.get("tls_groups") or [], self._args.get("client_key_passphrase"))
-        with self._shell_lock:
-            shell = HostShell(self, entry["host"], self._task_vars)
+        shell = host_shell(self, entry["host"], self._task_vars)
         started = time.time()
         self._say(system, "on %s: %s" % (entry["host"], ", ".join(" ".join(c) for c in commands)))
         try:

@@ -111,7 +111,7 @@ def other_certificate(result, what):
 
 
 def wait_for_lims(probe, expected, timeout, clock, sleep, progress=None, what="the new certificate",
-                  progress_every=30.0, first_delay=0.5, max_delay=2.0):
+                  progress_every=30.0, first_delay=0.25, max_delay=0.5):
     """Poll the LIMs until each serves its expected certificate, has come back wrong, or time is up.
 
     ``probe(names)`` returns {name: tls_probe result}; ``expected`` maps each LIM to the SHA-256
@@ -119,7 +119,9 @@ def wait_for_lims(probe, expected, timeout, clock, sleep, progress=None, what="t
     has been seen down since the reload (before that it may be the old listener, not yet stopped);
     one still answering with something else at the deadline is wrong too. Returns
     ``{back: {name: seconds}, failed: {name: why}, elapsed: seconds}``; ``progress(text)`` is called
-    at least every ``progress_every`` seconds while LIMs are missing.
+    at least every ``progress_every`` seconds while LIMs are missing. Polls start at ``first_delay`` and
+    back off to ``max_delay``: a refused connection costs next to nothing, and every second of polling
+    granularity is a second more of outage before the next system may start.
     """
     start = clock()
     deadline = start + timeout

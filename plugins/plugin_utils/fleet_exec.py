@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import concurrent.futures
 import os
+import threading
 
 from ansible import constants as C
 from ansible import context
@@ -109,13 +110,23 @@ class HostShell(object):
             pass
 
 
+# Connections are made one at a time, under this lock: plugin loading is not thread-safe (the activation
+# makes connections from several threads, one per system reloading).
+CONNECT_LOCK = threading.Lock()
+
+
+def host_shell(action, host, task_vars):
+    """A ``HostShell`` made under ``CONNECT_LOCK``: safe from any thread."""
+    with CONNECT_LOCK:
+        return HostShell(action, host, task_vars)
+
+
 def run_on_hosts(action, task_vars, hosts, work):
     """``work(shell)`` for each host, in parallel; {host: work's result}. Exceptions become failures."""
     results, shells = {}, []
-    # Connections are made here, one after the other: plugin loading is not thread-safe.
     for host in hosts:
         try:
-            shells.append(HostShell(action, host, task_vars))
+            shells.append(host_shell(action, host, task_vars))
         except Exception as exc:  # a bad connection setting for one host must not hide the others
             results[host] = dict(changed=False, unreachable=True,
                                  msg="cannot connect to %s: %s" % (host, to_native(exc)))

@@ -1,11 +1,12 @@
-"""Smoke run of the benchmark (bench/run --quick): it runs end to end and writes every figure.
+"""Smoke runs of the benchmark: bench/run --quick and the smallest reload scenario; each runs end to end.
 
 1 system x 2 LIMs + 1 download server, each contender once: the bare-SSH floor, our rollout (first
 and second run), 20 certificates through the core and through bare cryptography, and the
 community.crypto reference only when bench/.venv is already there (the smoke run does not install it:
 that takes ~30 s and 550 MB; the full `bench/run` does). No timing is asserted, only that the results
 JSON has its keys, that every contender was verified against the lab and that the second run
-changed nothing. Skip with MXONE_SKIP_BENCH=1.
+changed nothing. The reload scenario's smoke (2 systems x 2 LIMs, reload 1 s, one at a time, ~25 s)
+checks its ideal, ratio, outage overlap and time split the same way. Skip with MXONE_SKIP_BENCH=1.
 """
 
 import json
