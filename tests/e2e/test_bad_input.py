@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from helpers import ROOT, ansible_env, CustomerPki, LabFleet, run_playbook
 
-NET = "127.%d" % (200 + os.getpid() % 40)
+NET = "127.%d" % (200 + os.getpid() % 10)
 SSH_PORT, HTTP_PORT = 2722, 8580
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from helpers import ROOT, ansible_env, CustomerPki, LabFleet, run_playbook, summary_row
 
-NET = "127.%d" % (60 + os.getpid() % 30)
+NET = "127.%d" % (60 + os.getpid() % 10)
 SSH_PORT = 2522
 HTTP_PORT = 8380
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")

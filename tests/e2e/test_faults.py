@@ -19,7 +19,7 @@ from helpers import ROOT, ansible_env, lab, LabFleet, run_playbook
 from ansible_collections.mxone.pki.plugins.module_utils.bundle import check_sn_bundle
 from ansible_collections.mxone.pki.plugins.module_utils.certs import utcnow
 
-NET = "127.%d" % (60 + os.getpid() % 30)
+NET = "127.%d" % (70 + os.getpid() % 10)
 SSH_PORT, HTTP_PORT = 2822, 8680
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 

@@ -25,7 +25,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(REPO, "tests", "lab", "lab")
-NET = f"127.{150 + os.getpid() % 50}"
+NET = f"127.{150 + os.getpid() % 10}"
 SSH_PORT = 2322
 HTTP_PORT = 8180
 DOMAIN = "lab1.mx.test"

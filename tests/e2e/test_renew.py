@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from helpers import ROOT, ansible_env, lab, LabFleet, run_playbook, summary_row
 
-NET = "127.%d" % (160 + os.getpid() % 40)
+NET = "127.%d" % (160 + os.getpid() % 10)
 SSH_PORT, HTTP_PORT = 2622, 8480
 PLAYBOOKS = os.path.join(ROOT, "playbooks")
 ACTIVATION = ["media_encryption_enable -type extension", "data_backup", "reload --system"]

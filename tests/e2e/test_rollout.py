@@ -17,7 +17,7 @@ from cryptography import x509
 
 from helpers import ROOT, LabFleet, ansible_env, lab, run_playbook, summary_row
 
-NET = "127.%d" % (100 + os.getpid() % 40)
+NET = "127.%d" % (100 + os.getpid() % 10)
 SSH_PORT = 2422
 HTTP_PORT = 8280
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from helpers import LAB, ROOT, ansible_env, lab, run_playbook
 
-NET = "127.%d" % (20 + os.getpid() % 30)
+NET = "127.%d" % (20 + os.getpid() % 10)
 SSH_PORT, HTTP_PORT = 3022, 8780
 ROLLOUT = os.path.join(ROOT, "playbooks", "rollout.yml")
 
@@ -158,7 +158,7 @@ def test_ca_pem_holds_no_private_key(scanned):
 def test_two_rollouts_at_once_share_one_ca_and_one_certificate_per_system(tmp_path):
     state, inventory = str(tmp_path / "state"), str(tmp_path / "inventory" / "hosts.yml")
     lab(state, "up", "--systems", "2", "--lims", "2", "--download-servers", "0", "--inventory", inventory,
-        "--net", "127.%d" % (50 + os.getpid() % 10), "--ssh-port", str(SSH_PORT + 1))
+        "--net", "127.%d" % (30 + os.getpid() % 10), "--ssh-port", str(SSH_PORT + 1))
     try:
         env = ansible_env(ANSIBLE_HOST_KEY_CHECKING="false")
         cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, ROLLOUT]
