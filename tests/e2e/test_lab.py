@@ -327,7 +327,7 @@ def test_reload_takes_time_and_serves_the_bundle_of_the_order(thelab, pki):
             r = thelab.ssh("lab1-lim2", "reload --system", sim=True)
             took = time.monotonic() - t0
             assert r.returncode == 0, r.stderr
-            assert took < 2.0, took  # the reload returns at once, it does not wait for the units
+            assert took < 4.0, took  # the reload returns at once, it does not wait for the units
             try:
                 assert client.recv(100) == b""  # closed by the reload
             except (OSError, ssl.SSLError):
@@ -345,7 +345,7 @@ def test_reload_takes_time_and_serves_the_bundle_of_the_order(thelab, pki):
         assert st[node]["tls_problem"] is None
         assert abs(iso(st[node]["tls_back_at"]) - (iso(order["time"]) + 3)) < 0.01
     back = thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
-    assert 2.0 < back - t0 < 6.0, back - t0
+    assert 2.0 < back - t0 < 9.0, back - t0
     assert served_der(f"{NET}.1.1") == der(other["leaf"])
     assert served_der(f"{NET}.1.2", 1301) == der(other["leaf"])
     events = [e for e in thelab.journal() if "command" not in e]
@@ -353,7 +353,7 @@ def test_reload_takes_time_and_serves_the_bundle_of_the_order(thelab, pki):
     for e in events[-2:]:
         assert set(e) == {"time", "host", "event", "reload"} and e["event"] == "tls-up"
         assert e["reload"] == order["time"]
-        assert 2.99 < iso(e["time"]) - iso(order["time"]) < 5.0
+        assert 2.99 < iso(e["time"]) - iso(order["time"]) < 8.0
     text = lab(thelab.state, "journal", "lab1").stdout.splitlines()
     assert f"{events[-1]['time']} {events[-1]['host']} [tls-up after reload {order['time']}]" in text
     # back to the first bundle, for the tests that follow
@@ -387,8 +387,8 @@ def test_slow_lim_and_reload_during_a_reload(thelab):
     assert back - t0 > 2.9, back - t0
     ups = [e for e in thelab.journal() if e.get("reload") == order]
     assert [e["host"] for e in ups] == ["lab1-lim1", "lab1-lim2"]
-    assert 0.99 < iso(ups[0]["time"]) - iso(order) < 2.5
-    assert 2.99 < iso(ups[1]["time"]) - iso(order) < 4.5
+    assert 0.99 < iso(ups[0]["time"]) - iso(order) < 4.5
+    assert 2.99 < iso(ups[1]["time"]) - iso(order) < 7.0
     # the refused reload changed nothing: no other reload, no other tls-up
     assert not [e for e in thelab.journal() if "event" in e and e["reload"] > order]
 
