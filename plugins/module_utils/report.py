@@ -144,7 +144,10 @@ def _row(host, lim, cert, probe, store, now, warn_days, tls_on):
     if probe is None:
         state, error = (PROBE_NOT_CHECKED if tls_on else PROBE_OFF), None
     else:
-        state, error = (PROBE_OK, None) if probe.get("ok") else (PROBE_FAILED, probe.get("error") or "failed")
+        # a verified handshake that only failed tls_check's stale comparison is a TLS success here: the row's
+        # stale status comes from comparing the served certificate with the store's below
+        handshake_ok = probe.get("ok") or (probe.get("stale") and probe.get("certificate_verified"))
+        state, error = (PROBE_OK, None) if handshake_ok else (PROBE_FAILED, probe.get("error") or "failed")
     expiry, days, seconds = _expiry(facts, now, warn_days)
     store_status, store_days = _expiry(kept_store, now, warn_days)[:2]
     if served is not None and kept_store is not None:

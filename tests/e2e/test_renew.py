@@ -183,7 +183,8 @@ def test_tls_can_be_turned_off_again_and_back_on(fleet):
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((fleet.status()["lab2-lim1"]["ip"], 5061), timeout=5)
     row = summary_row(run.output, "lab2")
-    assert row["result"] == "CHANGED" and row["TLS"] == "off", run.output
+    assert row["result"].startswith("CHANGED (lab2-lim1: tls_telephony.conf TlsEnabled yes -> no;") and \
+        row["TLS"] == "off", run.output
     fleet.edit_inventory(lambda systems: systems["mxone_lab2"]["vars"].update(mxone_tls=True))
     back = fleet.play("rollout.yml")
     assert back.rc == 0, back.output

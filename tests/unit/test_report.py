@@ -727,3 +727,14 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary_file(tmp_path, monke
         report.write_report(str(target), "new\n")
     assert "No space left" in info.value.msg and info.value.file == str(target)
     assert os.listdir(tmp_path) == ["mxone_pki.prom"] and target.read_text() == "old\n"
+
+
+def test_a_probe_failed_only_as_stale_by_tls_check_is_a_stale_row_not_a_tls_failure():
+    plan, probes, store, host = lab_of_each_status()
+    marked = []
+    for item in probes:  # as tls_check returns it with expected_cert: not ok, stale, the handshake verified
+        if item["name"] == host["stale"]:
+            item = dict(item, ok=False, stale=True, certificate_verified=True, error="stale: serves serial ...")
+        marked.append(item)
+    rows = dict((r["host"], r) for r in report.build_rows(plan, marked, store, NOW))
+    assert rows[host["stale"]]["status"] == report.STALE and rows[host["stale"]]["probe"] == report.PROBE_OK
