@@ -364,33 +364,35 @@ def test_reload_takes_time_and_serves_the_bundle_of_the_order(thelab, pki):
 
 
 def test_slow_lim_and_reload_during_a_reload(thelab):
-    lab(thelab.state, "reload-time", "lab1", "3", "--lim", "2")
+    # 8 s: room for the status polls and the second ssh below on a machine running modules side by side
+    lab(thelab.state, "reload-time", "lab1", "8", "--lim", "2")
     times = json.loads(lab(thelab.state, "reload-time", "lab1", "--json").stdout)
-    assert times["system_seconds"] == 1.0 and times["per_lim"] == {"lab1-lim2": 3.0}
-    assert times["lims"] == {"lab1-lim1": 1.0, "lab1-lim2": 3.0}
+    assert times["system_seconds"] == 1.0 and times["per_lim"] == {"lab1-lim2": 8.0}
+    assert times["lims"] == {"lab1-lim1": 1.0, "lab1-lim2": 8.0}
     text = lab(thelab.state, "reload-time", "lab1").stdout
-    assert "lab1-lim2: 3 s (set for this LIM)" in text and "lab1-lim1: 1 s\n" in text
+    assert "lab1-lim2: 8 s (set for this LIM)" in text and "lab1-lim1: 1 s\n" in text
     t0 = time.monotonic()
     r = thelab.ssh("lab1-lim1", "reload --system", sim=True)
     assert r.returncode == 0, r.stderr
     assert f"{NET}.1.1 ports 5061,1300,1301 back in 1 s" in r.stdout
-    assert f"{NET}.1.2 ports 5061,1300,1301 back in 3 s" in r.stdout
+    assert f"{NET}.1.2 ports 5061,1300,1301 back in 8 s" in r.stdout
     order = thelab.command_entries()[-1]["time"]
     thelab.wait_tls(["lab1-lim1"])
-    # the slow LIM is not back (it is due 3 s after the order): a second reload is refused
+    # the slow LIM is not back (it is due 8 s after the order): a second reload is refused
     r = thelab.ssh("lab1-lim2", "reload --system", sim=True)
     assert r.returncode == 1
     assert r.stderr.strip() == (f"reload: a reload of system lab1 is in progress (ordered {order}; not back "
                                 f"yet: lab1-lim2); try again when it has finished")
     assert r.stdout == ""
     back = thelab.wait_tls(["lab1-lim2"])
-    assert back - t0 > 2.9, back - t0
+    assert back - t0 > 7.9, back - t0
     ups = [e for e in thelab.journal() if e.get("reload") == order]
     assert [e["host"] for e in ups] == ["lab1-lim1", "lab1-lim2"]
     assert 0.99 < iso(ups[0]["time"]) - iso(order) < 4.5
-    assert 2.99 < iso(ups[1]["time"]) - iso(order) < 7.0
+    assert 7.99 < iso(ups[1]["time"]) - iso(order) < 12.0
     # the refused reload changed nothing: no other reload, no other tls-up
     assert not [e for e in thelab.journal() if "event" in e and e["reload"] > order]
+    lab(thelab.state, "reload-time", "lab1", "3", "--lim", "2")  # the next test works with a 3 s LIM
 
 
 def test_down_and_clear_while_a_start_is_pending(thelab):
