@@ -52,6 +52,11 @@ def _utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def _command_path(entry):
+    """Where the vendor commands are on this system's nodes (an entry made by hand may not say)."""
+    return entry.get("command_path", activation.COMMAND_PATH_DEFAULT)
+
+
 def _stamp(epoch):
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -162,11 +167,11 @@ class ActionModule(ActionBase):
     def _say(self, system, text):
         display.display("mxone.pki.activate: system %s: %s" % (system, text))
 
-    def _run_commands(self, shell, commands):
-        text, token = activation.script(commands)
+    def _run_commands(self, shell, commands, command_path):
+        text, token = activation.script(commands, command_path=command_path)
         res = shell.run(text)
         ran = activation.parse(to_text(res.get("stdout", "")), commands, token)
-        failure = activation.step_failure(ran, commands)
+        failure = activation.step_failure(ran, commands, command_path)
         if failure and not ran:
             failure = "the activation commands could not start on %s: %s" % (
                 shell.host, to_text(res.get("msg") or res.get("stderr", "")).strip()[-300:])
@@ -199,7 +204,7 @@ class ActionModule(ActionBase):
         started = time.time()
         self._say(system, "on %s: %s" % (entry["host"], ", ".join(" ".join(c) for c in commands)))
         try:
-            ran, failure = self._run_commands(shell, commands)
+            ran, failure = self._run_commands(shell, commands, _command_path(entry))
             reloaded_at = time.time()
             reloaded = len(ran) == len(commands)  # the reload step ran (whatever its exit code)
             waited = None
@@ -243,7 +248,7 @@ class ActionModule(ActionBase):
             reload_argv = self._commands_of(entry)[-1]
             for pause in (0,) + REROLL_PAUSES:
                 time.sleep(pause)
-                again, dummy = self._run_commands(shell, [reload_argv])
+                again, dummy = self._run_commands(shell, [reload_argv], _command_path(entry))
                 outcome["commands"].extend(dict(command=s["command"], rc=s["rc"]) for s in again)
                 rereload_rc = again[0]["rc"] if again else None
                 if rereload_rc == 0:

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.mxone.pki.plugins.module_utils import licence
+from ansible_collections.mxone.pki.plugins.module_utils.activation import COMMAND_PATH_DEFAULT
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import delivery_targets
 
 
@@ -53,6 +54,7 @@ def activation_plan(plan, delivery, play_hosts, play_hosts_all):
             system=system_id, host=changed[0], lims=live, changed_lims=changed,
             media_encryption_types=system["media_encryption_types"] if tls else [],
             reload=system["reload"], window=system.get("window"), timezone=system.get("timezone"),
+            command_path=system.get("command_path", COMMAND_PATH_DEFAULT),
             expected=dict((h, plan["certificates"][plan["hosts"][h]["certificate"]]["paths"]["cert"])
                           for h in checked) if tls else {},
             tls_groups=verify_endpoints(plan, checked, [5061], system_id) if tls else []))

@@ -17,7 +17,35 @@ __metaclass__ = type
 import shlex
 import uuid
 
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+
 RELOAD_UNITS_DEFAULT = "SIPLP,IPLP,TLP65,CSTServer"
+# Where the vendor commands live on a service node. The documents name no directory; this one follows the
+# /etc/opt/eri_sn layout they do name. It goes first on PATH because sudo's secure_path and `su -` drop
+# the login PATH that finds the commands.
+COMMAND_PATH_DEFAULT = "/opt/eri_sn/bin"
+
+
+def validate_command_path(value, field="mxone_command_path"):
+    """The directory of the vendor commands (None: the default; "": only the PATH the node gives), or raise."""
+    if value is None:
+        return COMMAND_PATH_DEFAULT
+    if not isinstance(value, str):
+        raise MxonePkiError("must be a directory path (a string), not %r" % (value,), field=field)
+    if value == "":
+        return ""
+    if not value.startswith("/") or ":" in value or any(ord(c) < 32 for c in value):
+        raise MxonePkiError("%r must be an absolute directory path without ':' or control characters "
+                            "(where license_status, media_encryption_enable, data_backup and reload are on "
+                            "the service node)" % (value,), field=field)
+    return value.rstrip("/") or "/"
+
+
+def path_prefix(command_path):
+    """The shell line that puts ``command_path`` first on PATH (nothing for "")."""
+    if not command_path:
+        return ""
+    return "PATH=%s:\"$PATH\"; export PATH\n" % shlex.quote(command_path)
 
 
 def steps(media_encryption_types, reload_argv):
@@ -30,10 +58,11 @@ def reload_argv(scope, units=RELOAD_UNITS_DEFAULT):
     return ["reload", "--system"] if scope == "system" else ["reload", "-u", units]
 
 
-def script(commands, token=None):
+def script(commands, token=None, command_path=COMMAND_PATH_DEFAULT):
     """(sh script that runs ``commands`` in order, stopping at the first failure; its marker token)."""
     token = token or uuid.uuid4().hex
     lines = [
+        path_prefix(command_path).rstrip("\n"),
         "mxone_step() {",
         "  out=$(\"$@\" 2>&1 </dev/null); rc=$?",
         "  printf '@@%s %%s\\n' \"$rc\"" % token,
@@ -60,9 +89,13 @@ def parse(stdout, commands, token):
     return ran
 
 
-def step_failure(ran, commands):
+def step_failure(ran, commands, command_path=None):
     """Why the commands did not all succeed, or None."""
     for step in ran:
+        if step["rc"] == 127:
+            return "%s failed (exit 127, command not found: mxone_command_path is %r; set it to the directory " \
+                   "that holds the vendor commands on the node): %s" % (
+                       step["command"], command_path, step["output"].strip()[-300:])
         if step["rc"] != 0:
             return "%s failed (exit %d): %s" % (step["command"], step["rc"], step["output"].strip()[-500:])
     if len(ran) < len(commands):

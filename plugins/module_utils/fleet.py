@@ -18,6 +18,7 @@ __metaclass__ = type
 import posixpath
 import re
 
+from ansible_collections.mxone.pki.plugins.module_utils.activation import validate_command_path
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.naming import (
     lim_fqdn, lim_names, system_names, validate_domain, validate_ip, validate_lim_number)
@@ -33,11 +34,11 @@ _SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LIM_VARS = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_ip", "ansible_host", "mxone_extra_dns",
             "mxone_extra_ips", "mxone_cert_mode", "mxone_encryption", "mxone_tls_client_verification",
             "mxone_media_encryption_types", "mxone_reload", "mxone_tls", "mxone_activate_window",
-            "mxone_activate_timezone", "ansible_port")
+            "mxone_activate_timezone", "mxone_command_path", "ansible_port")
 DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url", "ansible_port")
 # Settings that act on the whole system: every LIM of it must agree.
 _SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload",
-                "mxone_tls", "mxone_activate_window", "mxone_activate_timezone")
+                "mxone_tls", "mxone_activate_window", "mxone_activate_timezone", "mxone_command_path")
 
 
 class FleetError(MxonePkiError):
@@ -143,8 +144,11 @@ def _system_settings(group, hosts, hostvars, problems):
         problems.check(group, "mxone_activate_window", Window, window, zone)
     elif zone:
         problems.check(group, "mxone_activate_timezone", time_zone, zone)
+    command_path = problems.check(group, "mxone_command_path", validate_command_path,
+                                  first.get("mxone_command_path"))
     return dict(system=str(system_id) if system_id else None, domain=domain, encryption=encryption, tls=tls,
-                media_encryption_types=types, reload=reload_scope, window=window, timezone=zone)
+                media_encryption_types=types, reload=reload_scope, window=window, timezone=zone,
+                command_path=command_path)
 
 
 def _certificates(system, lims, problems):

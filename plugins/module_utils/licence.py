@@ -51,8 +51,10 @@ def licence_problem(system, node, output, rc=0):
     """Why this system must be left alone (a sentence naming system, node and licence), or None."""
     where = "system %s: license_status on %s" % (system, node)
     if rc not in (0, None):
-        return "%s failed (exit %s): %s; the %s licence is unknown, so nothing was changed on this system" % (
-            where, rc, (output or "").strip()[-300:] or "no output", FEATURE)
+        hint = " (command not found: set mxone_command_path to the directory of the vendor commands)" \
+            if rc == 127 else ""
+        return "%s failed (exit %s%s): %s; the %s licence is unknown, so nothing was changed on this system" % (
+            where, rc, hint, (output or "").strip()[-300:] or "no output", FEATURE)
     try:
         licensed, line = voip_security(output)
     except ValueError as error:

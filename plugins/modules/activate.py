@@ -50,7 +50,8 @@ options:
         C(host) (the LIM that runs the commands), C(lims) (to mark activated), C(changed_lims) (what a rollback
         restores), C(media_encryption_types), C(reload) (V(system) or V(units)), C(window) and C(timezone) (its
         maintenance window, or null), C(expected) (LIM to the PKI store path of the certificate it must serve) and
-        C(tls_groups) (endpoints grouped by C(ca_path), with C(client) C(cert)/C(key) for mutual-TLS LIMs).
+        C(tls_groups) (endpoints grouped by C(ca_path), with C(client) C(cert)/C(key) for mutual-TLS LIMs) and
+        C(command_path) (the directory of the vendor commands, put first on C(PATH); default C(/opt/eri_sn/bin)).
     type: list
     elements: dict
     default: []

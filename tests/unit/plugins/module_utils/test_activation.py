@@ -2,7 +2,10 @@
 
 import subprocess
 
+import pytest
+
 from ansible_collections.mxone.pki.plugins.module_utils import activation
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 
 
 def run_sh(text, path):
@@ -153,3 +156,40 @@ def test_deadline_passed_names_the_missing_lims():
     assert waited["failed"] == {"b": "not back after 120 s (connection refused)"}
     assert activation.wait_failure(waited) == "TLS after reload: b not back after 120 s (connection refused)"
     assert lines  # progress was printed while waiting
+
+
+def test_the_command_path_finds_commands_that_are_not_on_path(tmp_path):
+    # as under sudo's secure_path or `su -`: the vendor directory is not on PATH
+    commands = activation.steps([], ["reload", "--system"])
+    vendor_dir = fake_commands(tmp_path).split(":")[0]
+    text, token = activation.script(commands, command_path=vendor_dir)
+    ran = activation.parse(run_sh(text, "/usr/bin:/bin"), commands, token)
+    assert [(s["command"], s["rc"]) for s in ran] == [("data_backup", 0), ("reload --system", 0)]
+
+
+def test_a_command_not_found_names_the_command_path(tmp_path):
+    commands = [["data_backup"]]
+    text, token = activation.script(commands, command_path=str(tmp_path / "nowhere"))
+    ran = activation.parse(run_sh(text, "/usr/bin:/bin"), commands, token)
+    failure = activation.step_failure(ran, commands, str(tmp_path / "nowhere"))
+    assert failure.startswith("data_backup failed (exit 127, command not found: mxone_command_path is '%s'"
+                              % (tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, "/opt/eri_sn/bin"),
+    ("/opt/mxone/bin/", "/opt/mxone/bin"),
+    ("/usr/local/sbin", "/usr/local/sbin"),
+    ("", ""),
+    ("opt/eri_sn/bin", "must be an absolute directory path"),
+    ("/opt/a:/opt/b", "must be an absolute directory path"),
+    ("/opt/eri_sn/bin\n", "must be an absolute directory path"),
+    (["/opt/eri_sn/bin"], "must be a directory path (a string)"),
+])
+def test_command_path_values(value, expected):
+    if expected.startswith("/") or expected == "":
+        assert activation.validate_command_path(value) == expected
+        return
+    with pytest.raises(MxonePkiError) as error:
+        activation.validate_command_path(value)
+    assert expected in str(error.value) and error.value.field == "mxone_command_path"

@@ -45,5 +45,7 @@ def test_problem_names_system_node_and_licence():
     text = licence_problem("sthlm", "sthlm-lim1", LAB_TABLE % "no")
     assert text.startswith("system sthlm: license_status on sthlm-lim1 shows 'VOIP-SECURITY       no        -        -'")
     assert "VOIP-SECURITY licence" in text and "nothing was changed" in text
-    assert "failed (exit 127)" in licence_problem("sthlm", "sthlm-lim1", "license_status: not found", rc=127)
+    not_found = licence_problem("sthlm", "sthlm-lim1", "license_status: not found", rc=127)
+    assert "failed (exit 127 (command not found: set mxone_command_path" in not_found
+    assert "failed (exit 1)" in licence_problem("sthlm", "sthlm-lim1", "no licence server", rc=1)
     assert "cannot read" in licence_problem("sthlm", "sthlm-lim1", "VOIP-SECURITY ???")

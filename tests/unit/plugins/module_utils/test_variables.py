@@ -128,7 +128,8 @@ def _tokens():
 
 # mxone_* words in roles and playbooks that are not variables: groups, roles, a file name, the doc's typo; and
 # the report's Prometheus metrics, all mxone_pki_* (mxone_pki_dir is the one variable of that prefix).
-NOT_VARIABLES = {"mxone_systems", "mxone_download_servers", "mxone_sthlm", "mxone_pki", "mxone_extra_dsn"}
+NOT_VARIABLES = {"mxone_systems", "mxone_download_servers", "mxone_sthlm", "mxone_pki", "mxone_extra_dsn",
+                 "mxone_admin"}  # the MX-ONE maintenance account, named in docs
 METRIC_PREFIX = "mxone_pki_"
 
 
