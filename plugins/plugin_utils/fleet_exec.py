@@ -38,38 +38,61 @@ def thread_count(hosts):
     return max(1, min(len(hosts), int(forks)))
 
 
+def host_variables(action, host, task_vars):
+    """The variables this task would see if it ran on ``host``: what the strategy gives each host's task.
+
+    ``hostvars[host]`` alone would miss play vars (``vars:``, ``import_playbook`` vars), role vars and
+    defaults, and task vars: connection and become settings can live at any of those levels.
+    """
+    if host == task_vars.get("inventory_hostname"):
+        return task_vars
+    task = action._task
+    manager = task.get_variable_manager()
+    play = task.get_play()
+    if manager is None or play is None:  # a task made outside a playbook run
+        return task_vars["hostvars"][host]
+    return manager.get_vars(play=play, host=manager._inventory.get_host(host), task=task,
+                            _hosts=task_vars.get("ansible_play_hosts"),
+                            _hosts_all=task_vars.get("ansible_play_hosts_all"))
+
+
 class HostShell(object):
     """A shell on one inventory host, made the way the task executor makes a connection."""
 
     def __init__(self, action, host, task_vars):
         self.host = host
         self._action = None
-        variables = task_vars["hostvars"][host]
-        templar = action._templar
+        variables = host_variables(action, host, task_vars)
+        # templated with this host's variables, as the task executor does (a become password may be a
+        # per-host vault variable)
+        templar = action._templar.copy_with_new_env(available_variables=variables)
         task = action._task
         play_context = action._play_context.set_task_and_variable_override(
             task=task, variables=variables, templar=templar)
-        conn_type = "ssh"
-        for name in C.MAGIC_VARIABLE_MAPPING.get("connection"):
-            if name in variables:
-                conn_type = templar.template(variables[name])
-                break
-        else:
-            if play_context.connection not in (None, "smart"):
-                conn_type = play_context.connection
+        if variables.get("ansible_connection") is not None:
+            conn_type = templar.template(variables["ansible_connection"])
+        else:  # the play's or task's connection keyword
+            conn_type = task.connection or play_context.connection
+        if conn_type in (None, "smart"):
+            conn_type = "ssh"
+        play_context.connection = conn_type
         loader = action._shared_loader_obj
         connection = loader.connection_loader.get(conn_type, play_context, task_uuid=task._uuid,
                                                   ansible_playbook_pid=to_text(os.getppid()))
         if connection is None:
             raise AnsibleError("the connection plugin '%s' was not found (host %s)" % (conn_type, host))
         become = task.become
-        if "ansible_become" in variables:
+        if variables.get("ansible_become") is not None:
             become = boolean(templar.template(variables["ansible_become"]))
         become_plugin = None
         if become:
             method = templar.template(variables.get("ansible_become_method") or task.become_method or "sudo")
             become_plugin = loader.become_loader.get(method)
+            if become_plugin is None:
+                raise AnsibleError("the become plugin '%s' was not found (host %s)" % (method, host))
         connection.set_become_plugin(become_plugin)
+        if become_plugin is not None:
+            play_context.set_become_plugin(become_plugin.name)
         play_context.set_attributes_from_plugin(connection)
         task_keys = task.dump_attrs()
         task_keys["timeout"] = play_context.timeout
