@@ -13,6 +13,11 @@ key material is not visible in the node's process list. The script:
 - checks each unpacked file's SHA-256 against the controller's, so a
   truncated transfer is never installed;
 - leaves a file alone when content and mode already match;
+- owns the key bundle: it must be root:root with its mode (0600), else it is
+  fixed (status ``owner`` or ``mode``); every other file (the CA file, the
+  configuration files) keeps the owner, group and mode it has when it is
+  replaced, and a new one gets its documented mode, owned by the account that
+  writes it (root, through become);
 - copies the current file to ``<name>.previous`` before replacing it (the
   file to roll back to). For the files of a system that is activated after
   delivery, the copy is made only when the file is not yet in the rollback
@@ -80,10 +85,13 @@ class NodeFile(object):
     ``pending``, so an activation lost to a killed run is not lost for good.
     """
 
-    def __init__(self, path, content, mode, activation=False, rollback=None):
+    def __init__(self, path, content, mode, activation=False, rollback=None, root_owned=False):
         self.path = path
         self.content = content
         self.mode = mode
+        # True: must be root:root with ``mode`` (the key bundle); False: an existing file keeps its owner,
+        # group and mode, and ``mode`` is for a new file only
+        self.root_owned = root_owned
         self.activation = activation
         self.rollback = rollback  # the rollback list this file goes on when replaced (None: no rollback)
 
@@ -111,9 +119,13 @@ def _status_lines(f, show_certs):
             "if [ ! -f %s ]; then status=missing" % target,
             "else set -- $(sha256sum %s)" % target,
             "  if [ \"$1\" != %s ]; then status=content" % f.sha256,
-            "  elif [ \"$(stat -c %%a %s)\" != %o ]; then status=mode; fi" % (target, f.mode),
-            "fi",
         ]
+        if f.root_owned:
+            lines += [
+                "  elif [ \"$(stat -c %%u:%%g %s)\" != 0:0 ]; then status=owner" % target,
+                "  elif [ \"$(stat -c %%a %s)\" != %o ]; then status=mode" % (target, f.mode),
+            ]
+        lines += ["  fi", "fi"]
         if f.activation:
             lines.append("[ \"$status\" = unchanged ] && [ -f %s ] && status=pending"
                          % _quote(pending_marker(f.path)))
@@ -173,6 +185,7 @@ def install_script(files, show_certs=False, settings=(), rollback=None):
             "set -- $(sha256sum \"$%s/new\")" % work,
             "[ \"$1\" = %s ] || { rm -rf \"$%s\"; fail 'transfer damaged for '%s; }" % (f.sha256, work, target),
             "chmod %o \"$%s/new\"" % (f.mode, work),
+            _ownership_line(f, target, "$%s/new" % work),
         ]
         offset += len(f.content)
     # every file unpacked and checked: now decide and install, file by file
@@ -194,6 +207,14 @@ def install_script(files, show_certs=False, settings=(), rollback=None):
     lines += _settings_lines(settings, rollback=rollback)
     lines.append("sync 2>/dev/null; exit $rc")
     return "\n".join(lines) + "\n"
+
+
+def _ownership_line(f, target, new):
+    """sh: give the unpacked file ``new`` its owner: root:root, or the current file's owner, group and mode."""
+    if f.root_owned:
+        return "chown 0:0 \"%s\" || fail 'cannot make '%s' owned by root:root'" % (new, target)
+    return ("if [ -f %s ]; then chown \"$(stat -c %%u:%%g %s)\" \"%s\" && chmod \"$(stat -c %%a %s)\" \"%s\" "
+            "|| fail 'cannot keep the owner and mode of '%s; fi" % (target, target, new, target, new, target))
 
 
 def parse_output(stdout, old_values=None):
@@ -271,7 +292,7 @@ def _settings_lines(settings, check_mode=False, rollback=None):
     """Set each ``Key: value`` line: other lines kept, the key's old lines replaced by one.
 
     Each file is rewritten through a temporary file and a rename (atomic), its
-    mode kept and the old file kept as ``.previous``. Prints
+    owner, group and mode kept and the old file kept as ``.previous``. Prints
     ``MXONE <status> <path>#<key>`` with status unchanged, missing or content
     (``would-`` in check mode).
     """
@@ -299,7 +320,9 @@ def _settings_lines(settings, check_mode=False, rollback=None):
                 "  if [ \"$status\" != error ]; then",
                 "    { [ -f %s ] && grep -Ev %s %s; echo %s; } > \"$t\" || rc=1" % (
                     target, _quote(key_re), target, _quote(want)),
-                "    if [ -f %s ]; then chmod \"$(stat -c %%a %s)\" \"$t\"; else chmod 644 \"$t\"; fi" % (target, target),
+                # the file keeps its owner, group and mode; a new one is 0644
+                "    if [ -f %s ]; then chown \"$(stat -c %%u:%%g %s)\" \"$t\" && chmod \"$(stat -c %%a %s)\" \"$t\" "
+                "|| rc=1; else chmod 644 \"$t\"; fi" % (target, target, target),
             ] + ["    " + line for line in _keep_previous(
                 target, _quote(setting.path + PREVIOUS_SUFFIX), rollback and _quote(rollback))] + [
                 "    [ $rc = 0 ] && mv -f \"$t\" %s || { rm -f \"$t\"; rc=1; status=error; }" % target,

@@ -112,7 +112,7 @@ def node_files(job, material, check_mode):
     pending_ca = check_mode and boolean(job.get("pending_ca", False))
     if check_mode and (pending_ca or boolean(job.get("pending_certificate", False))):
         if certificate:
-            pending.append(NodeFile(bundle_path, None, KEY_MODE))
+            pending.append(NodeFile(bundle_path, None, KEY_MODE, root_owned=True))
         certificate = None
     if pending_ca:
         return pending + [NodeFile(ca_node_path, None, PUBLIC_MODE)], leaf
@@ -122,7 +122,7 @@ def node_files(job, material, check_mode):
     if certificate:
         bundle, leaf = material.bundle(certificate, ca_path, bundle_path)
         files.append(NodeFile(bundle_path, bundle, KEY_MODE, activation=boolean(job.get("activation", False)),
-                              rollback=rollback))
+                              rollback=rollback, root_owned=True))
     files.append(NodeFile(ca_node_path, ca_data, PUBLIC_MODE, rollback=rollback))
     return pending + files, leaf
 
@@ -233,6 +233,8 @@ def _change(path, status, setting, old_value):
     status = status.replace("would-", "")
     if setting is not None:
         return "%s %s %s -> %s" % (os.path.basename(setting.path), setting.key, old_value or "(not set)", setting.value)
+    if status == "owner":
+        return "%s owner -> root:root" % os.path.basename(path)
     return "%s %s" % (os.path.basename(path), status)
 
 

@@ -1,7 +1,11 @@
 """The node scripts (module_utils/node_files.py) run with a real sh on a temporary directory: install, activate,
 roll back exactly what was replaced since the last activation."""
 
+import os
+import stat
 import subprocess
+
+import pytest
 
 from ansible_collections.mxone.pki.plugins.module_utils import node_files as nf
 
@@ -21,7 +25,7 @@ class Node(object):
 
     def install(self, bundle, ca, mode=None, rollback=True):
         rollback = self.listed if rollback else None
-        files = [nf.NodeFile(self.bundle, bundle, 0o600, activation=True, rollback=rollback),
+        files = [nf.NodeFile(self.bundle, bundle, 0o600, activation=True, rollback=rollback, root_owned=True),
                  nf.NodeFile(self.ca, ca, 0o644, rollback=rollback)]
         settings = [nf.Setting(str(self.conf), "TlsClientVerificationMode", mode)] if mode else []
         return sh(nf.install_script(files, settings=settings, rollback=rollback), nf.payload(files))[0]
@@ -105,3 +109,41 @@ def test_a_configuration_line_reports_its_value_before_the_change(tmp_path):
     statuses, dummy, error = nf.parse_output(proc.stdout.decode(), olds)
     assert error is None and statuses == {settings[0].label: "would-content"}
     assert olds == {settings[0].label: "optional"}
+
+
+def owner_and_mode(path):
+    info = os.stat(path)
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root (as on a service node)")
+def test_the_bundle_is_root_owned_and_every_other_file_keeps_its_owner_group_and_mode(tmp_path):
+    node = Node(tmp_path)
+    node.install(b"B1", b"CA1", mode="none")
+    node.activated()
+    assert owner_and_mode(node.bundle) == (0, 0, 0o600)
+    assert owner_and_mode(node.ca) == (0, 0, 0o644)  # a new file: its documented mode
+    assert owner_and_mode(node.conf) == (0, 0, 0o644)
+    for path in (node.bundle, node.ca, str(node.conf)):  # a site's own ownership, and a bundle gone astray
+        os.chown(path, 4321, 4322)
+        os.chmod(path, 0o640)
+    assert node.install(b"B1", b"CA1") == {node.bundle: "owner", node.ca: "unchanged"}
+    assert owner_and_mode(node.bundle) == (0, 0, 0o600)
+    node.activated()
+    assert node.install(b"B2", b"CA2", mode="optional") == {
+        node.bundle: "content", node.ca: "content", "%s#TlsClientVerificationMode" % node.conf: "content"}
+    assert owner_and_mode(node.bundle) == (0, 0, 0o600)
+    assert owner_and_mode(node.ca) == (4321, 4322, 0o640)
+    assert owner_and_mode(str(node.conf)) == (4321, 4322, 0o640)
+    assert owner_and_mode(node.ca + nf.PREVIOUS_SUFFIX) == (4321, 4322, 0o640)
+    assert node.restore()[node.ca] == "restored" and owner_and_mode(node.ca) == (4321, 4322, 0o640)
+
+
+def test_check_mode_reports_a_bundle_with_another_owner(tmp_path):
+    node = Node(tmp_path)
+    node.install(b"B1", b"CA1")
+    files = [nf.NodeFile(node.bundle, b"B1", 0o600, root_owned=True), nf.NodeFile(node.ca, b"CA1", 0o644)]
+    assert sh(nf.check_script(files))[0] == {node.bundle: "unchanged", node.ca: "unchanged"}
+    if os.geteuid() == 0:
+        os.chown(node.bundle, 4321, 4321)
+        assert sh(nf.check_script(files))[0] == {node.bundle: "would-owner", node.ca: "unchanged"}
