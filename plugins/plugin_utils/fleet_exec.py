@@ -7,9 +7,11 @@ Why: with a normal task Ansible forks a worker per host, templates the task per 
 for delivery, decrypts the same system key once per LIM. A run_once action that builds each
 system's material once and then talks to every node in parallel does the per-system work
 once per system. It connects through the same connection and become plugins a normal task
-would use for that host, with their options taken from that host's variables (ansible_host,
-ansible_port, ansible_user, ansible_ssh_common_args, ansible_become ...), so inventories and
-ssh settings work unchanged, including ControlPersist sockets shared with the rest of the run.
+would use for that host, with their options taken from the variables that task would see there
+(inventory, group and host vars, play, role and task vars, -e; ansible_host, ansible_port,
+ansible_user, ansible_ssh_common_args, ansible_become ...) and the command line (-u, -b,
+--become-password-file), so inventories and ssh settings work unchanged, including ControlPersist
+sockets shared with the rest of the run.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -1,9 +1,10 @@
 """No secret leaks, and key files are locked down (issue 6, part 3); two runs at once (part 4).
 
-The rollout runs at -vvvv, with --diff, and with a task that fails; every byte of output, the Ansible
-log, the retry files and the controller's temporary directories is scanned for key material: any
-PRIVATE KEY block, any line of the base64 body of any key involved (the CA key, decrypted and as
-stored, and every server key as it sits on a node), and the CA passphrase.
+The rollout runs at -vvvv, with --diff, and with a task that fails, becoming root with su (root's
+password) and once with sudo (the account's own password); every byte of output, the Ansible log, the
+retry files and the controller's temporary directories is scanned for key material: any PRIVATE KEY
+block, any line of the base64 body of any key involved (the CA key, decrypted and as stored, and every
+server key as it sits on a node), the CA passphrase and every password of the nodes' accounts.
 """
 
 import base64
@@ -52,9 +53,19 @@ def scanned(tmp_path_factory):
         check = run_playbook(ROLLOUT, inventory=inventory, args=("-vvvv", "--check", "--diff",
                                                                  "-e", "mxone_issue_force=true"), env=env)
         outputs.append(check.output)
+        with open(os.path.join(state, "passwords.json")) as handle:
+            passwords = json.load(handle)
+        sudo_vars = base / "sudo.yml"  # sudo asks for the account's own password
+        sudo_vars.write_text(yaml.safe_dump(dict(ansible_become_method="sudo",
+                                                 ansible_become_password=passwords["ops1"])))
+        sudo_vars.chmod(0o600)
+        sudo = run_playbook(ROLLOUT, inventory=inventory, args=("-vvvv", "--diff", "-e", "mxone_issue_force=true",
+                                                                "-e", "@%s" % sudo_vars), env=env)
+        assert sudo.rc == 0, sudo.output[-3000:]
+        outputs.append(sudo.output)
         status = json.loads(lab(state, "status", "--json"))
         yield dict(outputs=outputs, log=log, retry=retry, controller_tmp=controller_tmp, pki=pki, status=status,
-                   inventory=inventory)
+                   inventory=inventory, passwords=passwords)
     finally:
         subprocess.run([LAB, "down", "--state-dir", state], capture_output=True, check=False)
 
@@ -75,7 +86,7 @@ def key_lines(pem):
 def secrets(scanned):
     """Every secret of this fleet as byte strings to look for."""
     secret = passphrase(scanned)
-    found = {secret.encode()}
+    found = {secret.encode()} | set(password.encode() for password in scanned["passwords"].values())
     ca_key_file = open(os.path.join(scanned["pki"], "ca", "ca.key"), "rb").read()
     found |= key_lines(ca_key_file)
     ca_key = serialization.load_pem_private_key(ca_key_file, secret.encode())
