@@ -11,6 +11,9 @@ Two steps, each its own process so that bench/run can time them apart:
         servers, as ready-to-send tar streams in DIR. (Timed separately: ``floor_material_s``.)
 
     floor.py deliver --state-dir LAB --out DIR --forks N [--activate-parallel K | --no-activate]
+        Every ssh call logs in as ops1 (the lab is hardened: no root login) and runs its command as root
+        with ``sudo -k -S -p ''``, ops1's password (STATE/passwords.json) first on stdin: that works whether
+        the lab's inventory becomes root with su or with sudo.
         Per node ONE ``ssh`` call that unpacks both files from stdin (tar, modes kept),
         N at a time; then per system ONE ``ssh`` call to its first LIM:
         ``media_encryption_enable -type extension && data_backup && reload --system``,
@@ -31,6 +34,7 @@ import io
 import ipaddress
 import json
 import os
+import shlex
 import subprocess
 import socket
 import ssl
@@ -41,7 +45,10 @@ import time
 LAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "lab", "lab")
 CERTS_DIR = "/etc/opt/eri_sn/certs"
 DL_DIR = "/srv/mxone-dl"
-ACTIVATE = "media_encryption_enable -type extension && data_backup && reload --system"
+VENDOR_BIN = "/opt/eri_sn/bin"  # off sudo's secure_path: the commands by their path
+ACTIVATE = ("{0}/media_encryption_enable -type extension && {0}/data_backup && {0}/reload --system"
+            .format(VENDOR_BIN))
+LOGIN_USER = "ops1"  # the lab's individual account; root with sudo and its own password
 POLL_S = 0.05  # between two rounds of TLS probes while a system reloads
 WAIT_MAX_S = 900  # a system whose LIMs are not all back by then fails the floor
 
@@ -119,12 +126,25 @@ def material(state_dir, out):
 
 
 def ssh_argv(state_dir, node):
-    return ["ssh", "-i", os.path.join(state_dir, "ssh", "id_ed25519"), "-p", str(node["ssh_port"]),
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "root@" + node["ip"]]
+    """ssh as the lab's individual account (root cannot log in over SSH on a hardened node)."""
+    return ["ssh", "-i", os.path.join(state_dir, "ssh", "id_rsa"), "-p", str(node["ssh_port"]),
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", LOGIN_USER + "@" + node["ip"]]
 
 
-def run_ssh(argv, data=None):
+def login_password(state_dir):
+    with open(os.path.join(state_dir, "passwords.json")) as handle:
+        return json.load(handle)[LOGIN_USER]
+
+
+def as_root(command):
+    """``command`` run as root by sudo (asking every time, -k): its password is the first line of stdin."""
+    return "sudo -k -S -p '' /bin/sh -c " + shlex.quote(command)
+
+
+def run_ssh(argv, data=None, password=None):
+    if password is not None:  # sudo reads its line, the command gets the rest
+        data = password.encode() + b"\n" + (data or b"")
     proc = subprocess.run(argv, input=data, capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError("%s: exit %d: %s" % (" ".join(argv[-2:]), proc.returncode,
@@ -153,13 +173,14 @@ def tls_back(lims, cafile, poll=POLL_S, wait_max=WAIT_MAX_S):
 
 def deliver(state_dir, out, forks, activate=True, parallel=None):
     nodes = lab_nodes(state_dir)
+    password = login_password(state_dir)
     started = time.monotonic()
 
     def one(node):
         with open(os.path.join(out, node["name"] + ".tar"), "rb") as handle:
             data = handle.read()
         target = CERTS_DIR if node["kind"] == "lim" else DL_DIR
-        run_ssh(ssh_argv(state_dir, node) + ["tar -xf - --no-same-owner -C " + target], data)
+        run_ssh(ssh_argv(state_dir, node) + [as_root("tar -xf - --no-same-owner -C " + target)], data, password)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=forks) as pool:
         list(pool.map(one, nodes))
@@ -180,7 +201,7 @@ def deliver(state_dir, out, forks, activate=True, parallel=None):
     def activate_system(system):
         lims = systems[system]
         begun = time.monotonic()
-        run_ssh(ssh_argv(state_dir, lims[0]) + [ACTIVATE])
+        run_ssh(ssh_argv(state_dir, lims[0]) + [as_root(ACTIVATE)], password=password)
         commanded = time.monotonic()
         waited = tls_back(lims, cafile)
         return {"system": system, "start_s": round(begun - t0, 3), "commands_s": round(commanded - begun, 3),

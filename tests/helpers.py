@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import socket
 import ssl
 import subprocess
@@ -50,15 +51,43 @@ class LabFleet(object):
         self.pki = str(base / "inventory" / "pki")
 
     @contextlib.contextmanager
-    def running(self, systems, lims, download_servers, net, ssh_port, http_port, reload_seconds=None):
-        """The lab is up (its inventory at ``lab_inventory``) inside the block, and down after it, whatever happens."""
+    def running(self, systems, lims, download_servers, net, ssh_port, http_port, reload_seconds=None, become="su",
+                root_login=False):
+        """The lab is up (its inventory at ``lab_inventory``) inside the block, and down after it, whatever happens.
+
+        Hardened as the vendor ships MX-ONE: the inventory logs in as ops1 and becomes root with ``become``
+        (su: root's password; sudo: ops1's), the password in the secrets file beside it. ``root_login``: the
+        old lab instead (root logs in with the key, no become), for a test that needs it.
+        """
         lab(self.state, "up", "--systems", str(systems), "--lims", str(lims), "--download-servers",
             str(download_servers), "--inventory", self.lab_inventory, "--net", net, "--ssh-port", str(ssh_port),
-            "--http-port", str(http_port), *(("--reload-seconds", str(reload_seconds)) if reload_seconds else ()))
+            "--http-port", str(http_port), *(("--reload-seconds", str(reload_seconds)) if reload_seconds else ()),
+            *(("--root-login",) if root_login else ("--become", become)))
         try:
             yield self
         finally:
             subprocess.run([LAB, "down", "--state-dir", self.state], capture_output=True, check=False)
+
+    def passwords(self):
+        """The lab's account passwords: {"root": ..., "ops1": ..., "mxone_admin": ...} (STATE/passwords.json)."""
+        with open(os.path.join(self.state, "passwords.json")) as handle:
+            return json.load(handle)
+
+    def ssh(self, node, command, user="ops1", stdin=None, root=False, timeout=60):
+        """Run ``command`` on lab node ``node`` over SSH as ``user`` (with the lab's key); a CompletedProcess.
+
+        ``root``: run it as root with ``sudo -S`` (the user's own password goes first on stdin, then ``stdin``);
+        sudo's PATH has no vendor directory, so name the commands by their path (/opt/eri_sn/bin/...).
+        """
+        info = self.status()[node]
+        if root:
+            command = "sudo -k -S -p '' /bin/bash -c " + shlex.quote(command)
+            stdin = self.passwords()[user] + "\n" + (stdin or "")
+        argv = ["ssh", "-i", os.path.join(self.state, "ssh", "id_rsa"), "-p", str(info["ssh_port"]),
+                "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
+                "%s@%s" % (user, info["ip"]), command]
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
     def status(self):
         """Node name -> what the lab says of it (ip, system, root, eri_sn ...)."""

@@ -10,8 +10,13 @@ A reload takes time in the lab (2 s by default): the tests set 1-3 s with
 """
 
 import datetime
+import hashlib
 import json
 import os
+import re
+import select
+import shlex
+import shutil
 import signal
 import socket
 import ssl
@@ -41,26 +46,100 @@ def lab(state, *args, check=True):
     return r
 
 
+HOST_ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/sudoers")
+VENDOR_BIN = "/opt/eri_sn/bin"
+ROOT_MESSAGE = "must run as root: log in with your own account, then su - or sudo -H"
+
+
+def file_hashes(paths):
+    """SHA-256 of each file that exists (None when it does not)."""
+    out = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                out[path] = hashlib.sha256(fh.read()).hexdigest()
+        except FileNotFoundError:
+            out[path] = None
+    return out
+
+
+def ssh_argv(key, port, user, ip, *extra):
+    """ssh to a lab node; ``extra`` options come first, so they win over these (ssh keeps the first value)."""
+    return ["ssh", *extra, "-i", key, "-p", str(port), "-o", "StrictHostKeyChecking=no", "-o",
+            "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes", f"{user}@{ip}"]
+
+
+def pty_session(argv, answers, timeout=30):
+    """Run ``argv`` (an ``ssh -tt ...``), answering each (prompt regex, text) in turn as its prompt shows up.
+
+    Returns (exit status, everything the remote pty printed). A tiny expect: the remote side has the
+    terminal (ssh -tt), so su can ask for a password; the answer is written only once the prompt is there.
+    """
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = b""
+    answers = list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _w, _x = select.select([proc.stdout], [], [], 0.2)
+            if not ready:
+                continue
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            out += chunk
+            if answers and re.search(answers[0][0].encode(), out):
+                proc.stdin.write(answers[0][1].encode() + b"\n")
+                proc.stdin.flush()
+                out += b"<answered>"  # the next prompt must come after this one
+                answers.pop(0)
+        else:
+            proc.kill()
+    finally:
+        proc.stdin.close()
+    return proc.wait(timeout=10), out.decode(errors="replace")
+
+
 class Lab:
     def __init__(self, state, inventory):
         self.state = state
         self.inventory = inventory
-        self.key = os.path.join(state, "ssh", "id_ed25519")
+        self.key = os.path.join(state, "ssh", "id_rsa")
         self.commands = []  # simulator commands run by these tests, in order
+        self.host_files = {}  # the host's account files before up (sudoers: after up, which may install sudo)
+
+    def passwords(self):
+        with open(os.path.join(self.state, "passwords.json")) as fh:
+            return json.load(fh)
 
     def status(self):
         return {n["name"]: n for n in json.loads(lab(self.state, "status", "--json").stdout)}
 
+    @staticmethod
+    def ip(node):
+        return f"{NET}.200.1" if node == "dl1" else f"{NET}.1.{node[-1]}"
+
+    def ssh_plain(self, node, command, user="ops1", stdin=None, key=None, extra=(), timeout=30):
+        """One ssh command as ``user``, nothing added."""
+        return subprocess.run(ssh_argv(key or self.key, SSH_PORT, user, self.ip(node), *extra) + [command],
+                              input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+
     def ssh(self, node, command, stdin=None, sim=False, timeout=30):
-        ip = f"{NET}.200.1" if node == "dl1" else f"{NET}.1.{node[-1]}"
-        r = subprocess.run(
-            ["ssh", "-i", self.key, "-p", str(SSH_PORT), "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o",
-             "ConnectTimeout=5", "-o", "BatchMode=yes", f"root@{ip}", command],
-            input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        """``command`` as root on ``node``: ops1 logs in and runs it with sudo (its password first on stdin,
+        then ``stdin``), in a shell whose PATH has the vendor commands' directory again."""
+        pw = self.passwords()["ops1"]
+        wrapped = "sudo -k -S -p '' /bin/bash -c " + shlex.quote(f'PATH="$PATH:{VENDOR_BIN}"; {command}')
+        r = self.ssh_plain(node, wrapped, stdin=pw + "\n" + (stdin or ""), timeout=timeout)
         if sim:
             self.commands.append((node, command, r.returncode))
         return r
+
+    def su(self, node, command, password, login=True, user="ops1", target="root", timeout=30):
+        """``su [-] TARGET -c COMMAND`` over ``ssh -tt`` as ``user``, answering su's password prompt."""
+        su = "su " + ("- " if login else "") + target + " -c " + shlex.quote(command)
+        return pty_session(ssh_argv(self.key, SSH_PORT, user, self.ip(node), "-tt") + [su],
+                           [("Password: ?", password)], timeout=timeout)
 
     def journal(self):
         """Every entry of lab1's journal: commands and tls-up events."""
@@ -100,13 +179,19 @@ def thelab(tmp_path_factory):
     base = tmp_path_factory.mktemp("labtest")
     state = str(base / "state")
     inventory = str(base / "inv" / "hosts.yml")
+    before = file_hashes(HOST_ACCOUNT_FILES)
     try:
         t0 = time.monotonic()
         lab(state, "up", "--systems", "1", "--lims", "2", "--download-servers", "1",
             "--inventory", inventory, "--net", NET, "--ssh-port", str(SSH_PORT),
             "--http-port", str(HTTP_PORT))
         print(f"lab up took {time.monotonic() - t0:.2f}s", file=sys.stderr)
-        yield Lab(state, inventory)
+        the = Lab(state, inventory)
+        # lab up installs sudo when it is missing (which makes /etc/sudoers): that file is compared from then on
+        the.host_files = dict(before)
+        if before["/etc/sudoers"] is None:
+            the.host_files.update(file_hashes(["/etc/sudoers"]))
+        yield the
     finally:
         lab(state, "down", check=False)
 
@@ -213,6 +298,22 @@ def test_status_and_inventory(thelab):
                            "lab_secrets.yml")
     assert oct(os.stat(secrets).st_mode & 0o777) == "0o600"
     assert "mxone_ca_passphrase:" in open(secrets).read()
+    # hardened: ops1 logs in with the RSA key and becomes root with su, root's password in the secrets file
+    key = os.path.join(thelab.state, "ssh", "id_rsa")
+    for line in ("ansible_user: ops1", "ansible_become: true", "ansible_become_method: su",
+                 f'ansible_ssh_private_key_file: "{key}"'):
+        assert f"    {line}\n" in inv
+    assert "ansible_user: root" not in inv
+    passwords = thelab.passwords()
+    assert sorted(passwords) == ["mxone_admin", "ops1", "root"] and len(set(passwords.values())) == 3
+    assert oct(os.stat(os.path.join(thelab.state, "passwords.json")).st_mode & 0o777) == "0o600"
+    assert f'ansible_become_password: "{passwords["root"]}"\n' in open(secrets).read()
+    data = json.load(open(os.path.join(thelab.state, "lab.json")))
+    assert (data["login_user"], data["become"], data["root_login"]) == ("ops1", "su", False)
+    assert data["users"] == ["root", "ops1", "mxone_admin"] and data["ssh_key"] == key
+    assert "BEGIN OPENSSH PRIVATE KEY" in open(key).read()
+    r = subprocess.run(["ssh-keygen", "-l", "-f", key + ".pub"], capture_output=True, text=True, check=True)
+    assert r.stdout.startswith("4096 ") and r.stdout.rstrip().endswith("(RSA)")
     # a second `up` on the same state dir is refused
     r = lab(thelab.state, "up", "--net", NET, "--ssh-port", str(SSH_PORT), check=False)
     assert r.returncode == 1 and "already up" in r.stderr
@@ -231,6 +332,95 @@ def test_ssh_and_isolation(thelab):
     assert not os.path.exists("/etc/opt/eri_sn/certs/x")
     assert thelab.ssh("lab1-lim2", "test ! -e /etc/opt/eri_sn/certs/x").returncode == 0
     os.unlink(own)
+
+
+def authorized_keys(state, node, user):
+    home = "roothome" if user == "root" else os.path.join("home", user)
+    return os.path.join(state, "nodes", node, home, ".ssh", "authorized_keys")
+
+
+def test_root_cannot_log_in_even_with_an_authorized_key(thelab):
+    cfg = open(os.path.join(thelab.state, "nodes", "lab1-lim1", "sshd_config")).read().splitlines()
+    for line in ("PermitRootLogin no", "PubkeyAcceptedAlgorithms rsa-sha2-512,rsa-sha2-256", "RequiredRSASize 4096",
+                 "KexAlgorithms curve25519-sha256@libssh.org,diffie-hellman-group-exchange-sha256",
+                 "HostKeyAlgorithms ssh-ed25519", "AllowTcpForwarding yes", "MaxStartups 100", "MaxSessions 50"):
+        assert line in cfg
+    path = authorized_keys(thelab.state, "lab1-lim1", "root")
+    assert not os.path.exists(path)  # the key is never authorized for root ...
+    r = thelab.ssh_plain("lab1-lim1", "id -un", user="root")
+    assert r.returncode == 255 and "Permission denied" in r.stderr
+    shutil.copyfile(thelab.key + ".pub", path)  # ... and even when it is, sshd refuses root
+    os.chmod(path, 0o600)
+    try:
+        r = thelab.ssh_plain("lab1-lim1", "id -un", user="root")
+        assert r.returncode == 255 and "Permission denied" in r.stderr, r.stdout + r.stderr
+        log = open(os.path.join(thelab.state, "nodes", "lab1-lim1", "sshd.log")).read()
+        assert "ROOT LOGIN REFUSED" in log
+    finally:
+        os.unlink(path)
+    r = thelab.ssh_plain("lab1-lim1", "id -un; echo $HOME; env | grep -c ^MXONE_ || true")
+    assert r.returncode == 0 and r.stdout.split() == ["ops1", "/home/ops1", "0"], r.stderr
+
+
+def test_only_rsa_4096_user_keys_and_the_vendor_kex(thelab, tmp_path):
+    path = authorized_keys(thelab.state, "lab1-lim2", "ops1")
+    original = open(path).read()
+    keys = {}
+    for name, args in (("ed25519", ["-t", "ed25519"]), ("rsa2048", ["-t", "rsa", "-b", "2048"])):
+        keys[name] = str(tmp_path / name)
+        subprocess.run(["ssh-keygen", "-q", *args, "-N", "", "-f", keys[name]], check=True)
+    with open(path, "a") as fh:  # authorized for ops1: refused all the same, for their kind and size
+        for key in keys.values():
+            fh.write(open(key + ".pub").read())
+    try:
+        for name, key in keys.items():
+            r = thelab.ssh_plain("lab1-lim2", "true", key=key)
+            assert r.returncode == 255 and "Permission denied" in r.stderr, (name, r.stderr)
+        assert thelab.ssh_plain("lab1-lim2", "id -un").stdout == "ops1\n"  # the lab's RSA 4096 key
+    finally:
+        with open(path, "w") as fh:
+            fh.write(original)
+    r = thelab.ssh_plain("lab1-lim2", "true", extra=("-o", "KexAlgorithms=ecdh-sha2-nistp256", "-o", "LogLevel=INFO"))
+    assert r.returncode == 255 and "no matching key exchange method" in r.stderr
+    r = thelab.ssh_plain("lab1-lim2", "true", extra=("-o", "HostKeyAlgorithms=rsa-sha2-512,ecdsa-sha2-nistp256", "-o",
+                                                         "LogLevel=INFO"))
+    assert r.returncode == 255 and "no matching host key type" in r.stderr
+    r = thelab.ssh_plain("lab1-lim2", "echo ok", extra=("-o", "KexAlgorithms=diffie-hellman-group-exchange-sha256"))
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+
+
+def test_su_and_sudo(thelab):
+    pw = thelab.passwords()
+    rc, out = thelab.su("lab1-lim1", "id -un; echo PATH=$PATH; echo HOME=$HOME", pw["root"])
+    assert rc == 0 and "\nroot\r\n" in out, out
+    path = re.search(r"PATH=(\S*)", out).group(1)
+    assert VENDOR_BIN not in path and "/usr/sbin" in path  # su -: root's login PATH
+    assert "HOME=/root" in out
+    rc, out = thelab.su("lab1-lim1", "id -un", "not-the-password")
+    assert rc == 1 and "Authentication failure" in out and "\nroot" not in out
+    rc, out = thelab.su("lab1-lim1", "id -un", pw["ops1"])  # su wants root's password, not ops1's
+    assert rc == 1 and "Authentication failure" in out
+    rc, out = thelab.su("lab1-lim1", "id -un; echo PATH=$PATH", pw["root"], login=False)  # as Ansible's su runs it
+    assert rc == 0 and "\nroot\r\n" in out and VENDOR_BIN in re.search(r"PATH=(\S*)", out).group(1)
+    # sudo: each account with its own password, never without one
+    r = thelab.ssh_plain("lab1-lim1", "sudo -n id -un")
+    assert r.returncode == 1 and "password is required" in r.stderr
+    r = thelab.ssh_plain("lab1-lim1", "sudo -S -p '' id -un", stdin=pw["ops1"] + "\n")
+    assert r.returncode == 0 and r.stdout == "root\n", r.stderr
+    r = thelab.ssh_plain("lab1-lim1", "sudo -S -p '' id -un", stdin=pw["root"] + "\n")
+    assert r.returncode == 1 and r.stdout == ""
+    r = thelab.ssh_plain("lab1-lim1", "sudo -S -H -p '' sh -c 'id -un; echo $HOME; echo $PATH'", user="mxone_admin",
+                         stdin=pw["mxone_admin"] + "\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["root", "/root", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    rc, out = thelab.su("lab1-lim1", "id -un; echo PATH=$PATH", pw["mxone_admin"], target="mxone_admin")
+    assert rc == 0 and "\nmxone_admin\r\n" in out and VENDOR_BIN in out, out  # su - mxone_admin
+    # sudo's timestamps and lecture state are the node's own: none on the host, none on another node
+    ts = os.path.join(thelab.state, "nodes", "lab1-lim1", "sudo", "run", "ts")
+    assert os.path.exists(os.path.join(ts, "ops1"))
+    assert not os.path.exists(os.path.join(thelab.state, "nodes", "dl1", "sudo", "run", "ts", "ops1"))
+    assert not os.path.exists("/run/sudo/ts/ops1")
+    assert file_hashes(HOST_ACCOUNT_FILES) == thelab.host_files
 
 
 def test_ansible_ping_with_inventory(thelab):
@@ -308,6 +498,39 @@ def test_valid_bundle_gives_tls(thelab, pki, tmp_path):
     thelab.ssh("lab1-lim1", "echo garbage > /etc/opt/eri_sn/certs/eri_sn_cert.pem")
     assert handshake(f"{NET}.1.1", 5061, f"lim1.{DOMAIN}", str(cafile))[0]
     thelab.ssh("lab1-lim1", "cat > /etc/opt/eri_sn/certs/eri_sn_cert.pem", stdin=bundle)
+
+
+def test_vendor_commands_need_root_and_are_off_the_root_paths(thelab):
+    """The commands are in /opt/eri_sn/bin: on ops1's PATH, not on sudo's secure_path nor on su -'s PATH."""
+    pw = thelab.passwords()
+    before = len(thelab.command_entries())
+    for command in ("reload --system", f"{VENDOR_BIN}/reload --system"):  # ops1 without become: refused
+        r = thelab.ssh_plain("lab1-lim1", command)
+        assert r.returncode == 1 and r.stderr == f"reload: {ROOT_MESSAGE}\n" and r.stdout == ""
+    r = thelab.ssh_plain("lab1-lim1", "command -v reload")
+    assert r.stdout == f"{VENDOR_BIN}/reload\n"
+    r = thelab.ssh_plain("lab1-lim1", "sudo -S -p '' reload --system", stdin=pw["ops1"] + "\n")
+    assert r.returncode == 1 and "reload: command not found" in r.stderr
+    rc, out = thelab.su("lab1-lim1", "reload --system", pw["root"])
+    assert rc == 127 and "reload: command not found" in out
+    assert len(thelab.command_entries()) == before  # none of these ran the command
+    r = thelab.ssh_plain("lab1-lim1", f"sudo -S -p '' {VENDOR_BIN}/reload --system", stdin=pw["ops1"] + "\n")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "reload: done", r.stderr
+    thelab.commands.append(("lab1-lim1", "reload --system", 0))
+    thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
+    rc, out = thelab.su("lab1-lim2", f"{VENDOR_BIN}/reload --system", pw["root"])
+    assert rc == 0 and "reload: done" in out, out
+    thelab.commands.append(("lab1-lim2", "reload --system", 0))
+    thelab.wait_tls(["lab1-lim1", "lab1-lim2"])
+    r = thelab.ssh_plain("lab1-lim2", f"sudo -S -H -p '' {VENDOR_BIN}/license_status", user="mxone_admin",
+                         stdin=pw["mxone_admin"] + "\n")
+    assert r.returncode == 0 and "VOIP-SECURITY" in r.stdout, r.stderr
+    thelab.commands.append(("lab1-lim2", "license_status", 0))
+    last = thelab.command_entries()[-3:]
+    assert [(e["host"], e["command"], e["exit"], e["user"], e["as"]) for e in last] == [
+        ("lab1-lim1", "reload --system", 0, "ops1", "root"), ("lab1-lim2", "reload --system", 0, "ops1", "root"),
+        ("lab1-lim2", "license_status", 0, "mxone_admin", "root")]
+    assert thelab.ssh("dl1", f"ls {VENDOR_BIN}/reload").returncode != 0  # no vendor commands on a download server
 
 
 def test_reload_takes_time_and_serves_the_bundle_of_the_order(thelab, pki):
@@ -526,7 +749,9 @@ def test_journal_order(thelab):
     journal = thelab.journal()
     commands = [e for e in journal if "command" in e]
     assert [(e["host"], e["command"], e["exit"]) for e in commands] == list(thelab.commands)
-    assert all(set(e) == {"time", "host", "command", "exit"} for e in commands)
+    assert all(set(e) == {"time", "host", "command", "exit", "user", "as"} for e in commands)
+    assert {(e["user"], e["as"]) for e in commands} == {("ops1", "root"), ("mxone_admin", "root")}
+    assert [e["host"] for e in commands if e["user"] == "mxone_admin"] == ["lab1-lim2"]  # its one sudo -H
     events = [e for e in journal if "command" not in e]
     assert events and all(set(e) == {"time", "host", "event", "reload"} and e["event"] == "tls-up"
                           for e in events)
@@ -537,7 +762,7 @@ def test_journal_order(thelab):
     assert times == sorted(times)
     text = lab(thelab.state, "journal", "lab1").stdout.splitlines()
     assert len(text) == len(journal)
-    assert text[0].split(" ", 1)[1] == "lab1-lim1 license_status 0"
+    assert text[0].split(" ", 1)[1] == "lab1-lim1 license_status 0 by ops1 as root"
 
 
 def test_download_server_http(thelab):
@@ -563,8 +788,57 @@ def test_add_lim(thelab):
     assert f"lab1-lim3: {{ansible_host: {NET}.1.3, mxone_lim: 3}}" in open(thelab.inventory).read()
 
 
-def lab_processes(state):
-    """Live (non-zombie) processes that mention the state dir."""
+def test_root_login_and_become_sudo_options(thelab, tmp_path):
+    """lab up --root-login: the old lab (root logs in with the key, no become); --become sudo: ops1 with sudo."""
+    net = f"127.{150 + (os.getpid() + 5) % 10}"
+    state = str(tmp_path / "state")
+    inventory = str(tmp_path / "inv" / "hosts.yml")
+    secrets = os.path.join(str(tmp_path), "inv", "group_vars", "all", "lab_secrets.yml")
+    key = os.path.join(state, "ssh", "id_rsa")
+    up = ("up", "--lims", "1", "--download-servers", "0", "--inventory", inventory, "--net", net,
+          "--ssh-port", str(SSH_PORT + 1), "--http-port", str(HTTP_PORT + 1))
+    lab(state, *up, "--root-login")
+    try:
+        inv = open(inventory).read()
+        assert "    ansible_user: root\n" in inv and "ansible_become" not in inv
+        assert "ansible_become_password" not in open(secrets).read()
+        assert "PermitRootLogin prohibit-password" in open(os.path.join(state, "nodes", "lab1-lim1",
+                                                                        "sshd_config")).read()
+        r = subprocess.run(ssh_argv(key, SSH_PORT + 1, "root", f"{net}.1.1") + ["id -un; license_status >/dev/null"],
+                           capture_output=True, text=True, timeout=30, check=False)
+        assert r.returncode == 0 and r.stdout == "root\n", r.stderr
+        entry = json.loads(lab(state, "journal", "lab1", "--json").stdout)[-1]
+        assert (entry["command"], entry["user"], entry["as"]) == ("license_status", "root", "root")
+    finally:
+        lab(state, "down")
+    lab(state, *up, "--become", "sudo")
+    try:
+        inv = open(inventory).read()
+        assert "    ansible_user: ops1\n" in inv and "    ansible_become_method: sudo\n" in inv
+        with open(os.path.join(state, "passwords.json")) as fh:
+            ops1 = json.load(fh)["ops1"]
+        assert f'ansible_become_password: "{ops1}"\n' in open(secrets).read()
+        assert json.load(open(os.path.join(state, "lab.json")))["become"] == "sudo"
+        ansible = os.path.join(REPO, ".venv", "bin", "ansible")
+        if os.path.exists(ansible):
+            env = dict(os.environ, ANSIBLE_PIPELINING="1", ANSIBLE_HOST_KEY_CHECKING="0",
+                       ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp"))
+            runs = {}
+            for command in ("license_status", f"{VENDOR_BIN}/license_status"):
+                runs[command] = subprocess.run([ansible, "-i", inventory, "lab1-lim1", "-m", "ansible.builtin.command",
+                                                "-a", command], capture_output=True, text=True, env=env,
+                                               timeout=120, check=False)
+            assert runs["license_status"].returncode != 0  # sudo's secure_path has no vendor directory
+            r = runs[f"{VENDOR_BIN}/license_status"]
+            assert r.returncode == 0 and "VOIP-SECURITY" in r.stdout, r.stdout + r.stderr
+            entry = json.loads(lab(state, "journal", "lab1", "--json").stdout)[-1]
+            assert (entry["command"], entry["user"], entry["as"]) == ("license_status", "ops1", "root")
+    finally:
+        lab(state, "down")
+
+
+def lab_processes(state, namespaces=()):
+    """Live (non-zombie) processes that mention the state dir or are in one of the nodes' mount namespaces."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -573,27 +847,33 @@ def lab_processes(state):
                     continue
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
                 cmd = fh.read().decode(errors="replace")
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                env = fh.read().decode(errors="replace")
+            ns = os.readlink(f"/proc/{pid}/ns/mnt")
         except OSError:
             continue
-        if state in cmd or f"MXONE_LAB_DIR={state}" in env:
+        if state in cmd or ns in namespaces:
             found.append(cmd.replace("\0", " "))
     return found
 
 
 def test_down_leaves_nothing(thelab):
     state = thelab.state
+    namespaces = set()
+    for name in os.listdir(os.path.join(state, "nodes")):
+        with open(os.path.join(state, "nodes", name, "run.json")) as fh:
+            namespaces.add(json.load(fh)["mntns"])
+    assert os.readlink("/proc/self/ns/mnt") not in namespaces
     lab(state, "down")
     assert not os.path.exists(state)
     assert not os.path.exists(thelab.inventory)
     with open("/proc/self/mountinfo") as fh:
         assert state not in fh.read()
     deadline = time.monotonic() + 5  # ssh clients of the test itself exit on their own
-    while (leftovers := lab_processes(state)) and time.monotonic() < deadline:
+    while (leftovers := lab_processes(state, namespaces)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert leftovers == []
     for port in (SSH_PORT, 5061):
         assert port_closed(f"{NET}.1.1", port)
     assert port_closed(f"{NET}.200.1", HTTP_PORT)
     assert lab(state, "down").returncode == 0  # safe to run twice
+    # the host's own accounts, groups and sudoers: never touched (each node had copies of its own)
+    assert file_hashes(HOST_ACCOUNT_FILES) == thelab.host_files

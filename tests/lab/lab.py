@@ -1,6 +1,7 @@
 """mxone.pki lab: a local MX-ONE fleet of real sshd nodes on loopback IPs.
 
     lab up --systems 2 --lims 3 --download-servers 1 --inventory PATH [--reload-seconds 2]
+           [--become su|sudo] [--root-login]
     lab status [--json]
     lab journal SYSTEM [--json]
     lab reload-time SYSTEM [N|default] [--lim L] [--json]
@@ -16,9 +17,12 @@ See tests/lab/README.md.  Stdlib only; must run as root.
 import argparse
 import concurrent.futures
 import contextlib
+import grp
+import hashlib
 import heapq
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -35,10 +39,26 @@ import mxone_sim as sim  # noqa: E402
 
 DEFAULT_STATE = "/tmp/mxone-lab"
 SSHD = "/usr/sbin/sshd"
-BIN_DIR = os.path.join(HERE, "bin")
-NODE_PATH = f"{BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SUDO = "/usr/bin/sudo"
+BIN_DIR = os.path.join(HERE, "bin")  # the simulator's wrappers, copied into each LIM's VENDOR_DIR/bin
 ERI_SN = "/etc/opt/eri_sn"
 DL_DIR = "/srv/mxone-dl"
+# The vendor commands' directory inside a LIM (the documents name none; this follows their /etc/opt/eri_sn).
+VENDOR_DIR = sim.VENDOR_DIR
+VENDOR_BIN = os.path.join(VENDOR_DIR, "bin")
+# Debian's PATH for root and sudo's secure_path: without the vendor directory.
+SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LIM_PATH = f"{SECURE_PATH}:{VENDOR_BIN}"  # SSH sessions on a LIM (sshd SetEnv)
+SUDO_RUN = "/run/sudo"        # sudo's timestamps (ts/), per node
+SUDO_LIB = "/var/lib/sudo"    # sudo's lecture state (lectured/), per node
+ACCOUNT_FILES = ("passwd", "shadow", "group", "gshadow", "sudoers")
+LOGIN_USER = "ops1"           # the individual administrator account
+ADMIN_USER = "mxone_admin"
+LAB_USERS = ("root", LOGIN_USER, ADMIN_USER)
+FIRST_UID = 2001              # ops1 and mxone_admin get the first free uid/gid from here (host's files)
+# Where each node's own files are mounted inside its namespace: a state dir below one of them
+# would be hidden from the node's own sshd and simulator.
+NODE_MOUNT_POINTS = (ERI_SN, DL_DIR, VENDOR_DIR, SUDO_RUN, SUDO_LIB, "/home", "/root")
 INVENTORY_MARK = "# Written by tests/lab/lab up"
 DL_OCTET = 200
 
@@ -65,8 +85,9 @@ def run(cmd, **kw):
 def ensure_prereqs():
     if os.geteuid() != 0:
         raise Fail("the lab needs root (mount namespaces, tmpfs, sshd)")
-    if not os.path.exists(SSHD):
-        log("lab: /usr/sbin/sshd missing, installing openssh-server (service start disabled)")
+    missing = [pkg for path, pkg in ((SSHD, "openssh-server"), (SUDO, "sudo")) if not os.path.exists(path)]
+    if missing:
+        log(f"lab: installing {' '.join(missing)} (service start disabled)")
         made_policy = False
         policy = "/usr/sbin/policy-rc.d"
         if not os.path.exists(policy):
@@ -76,21 +97,29 @@ def ensure_prereqs():
             made_policy = True
         try:
             env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            subprocess.run("apt-get update -qq && apt-get install -y -qq openssh-server",
-                           shell=True, check=True, env=env, stdout=subprocess.DEVNULL)
+            subprocess.run("apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 "
+                           + " ".join(missing), shell=True, check=True, env=env, stdout=subprocess.DEVNULL)
         except subprocess.CalledProcessError as exc:
-            raise Fail(f"installing openssh-server failed ({exc})") from None
+            raise Fail(f"installing {' '.join(missing)} failed ({exc})") from None
         finally:
             if made_policy:
                 os.unlink(policy)
-        if not os.path.exists(SSHD):
-            raise Fail("openssh-server installed but /usr/sbin/sshd is still missing")
-    for tool in ("unshare", "mount", "umount", "openssl", "ssh-keygen"):
+        for path, pkg in ((SSHD, "openssh-server"), (SUDO, "sudo")):
+            if not os.path.exists(path):
+                raise Fail(f"{pkg} installed but {path} is still missing")
+    for tool in ("unshare", "mount", "umount", "openssl", "ssh-keygen", "su"):
         if not shutil.which(tool):
             raise Fail(f"{tool} not found")
+    for f in ACCOUNT_FILES:  # bind-mount targets: each node gets its own copy over them
+        if not os.path.isfile(os.path.join("/etc", f)):
+            raise Fail(f"/etc/{f} missing on this machine (each node bind-mounts its own copy over it)")
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    for d in (ERI_SN, DL_DIR):  # mount points inside the node namespaces
-        os.makedirs(d, exist_ok=True)
+    # Empty mount points inside the node namespaces (made only when missing; never written to).
+    for d, mode in ((ERI_SN, 0o755), (DL_DIR, 0o755), (VENDOR_DIR, 0o755), (SUDO_RUN, 0o711),
+                    (SUDO_LIB, 0o700)):
+        if not os.path.isdir(d):
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, mode)
 
 
 # --------------------------------------------------------------------------
@@ -135,14 +164,6 @@ def proc_cmdline(pid):
         return []
 
 
-def proc_environ(pid):
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return fh.read().split(b"\0")
-    except OSError:
-        return []
-
-
 def read_pid(path):
     try:
         with open(path, encoding="ascii") as fh:
@@ -164,19 +185,63 @@ def kill_and_wait(pids, timeout=5.0):
     return False
 
 
-def node_pids(lab, name, exclude=()):
+def unescape_mount(path):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
+
+
+def fs_source(lab_id, name):
+    """The source name of a node's tmpfs: unique per lab, so that a namespace can be told apart."""
+    return f"mxone-lab-{lab_id}-{name}" if lab_id else f"mxone-lab-{name}"
+
+
+def sees_node_fs(pid, node):
+    """True/False: process pid sees this node's own tmpfs at the node's mount point; None: unreadable."""
+    source = node.get("fs_source") or fs_source(None, node["name"])
+    try:
+        with open(f"/proc/{pid}/mountinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                left, _sep, right = line.partition(" - ")
+                fields, tail = left.split(), right.split()
+                if (len(fields) > 4 and len(tail) > 1 and unescape_mount(fields[4]) == node["target"]
+                        and tail[1] == source):
+                    return True
+    except OSError:
+        return None
+    return False
+
+
+def ns_pids(ns, node):
+    """Every process in mount namespace ns, if that namespace is this node's own.
+
+    A namespace's inode number is reused once its last process is gone, perhaps by another lab's node on
+    this machine: the namespace counts as the node's only while its processes see the node's own tmpfs
+    (its source name carries the lab's id) at the node's mount point.
+    """
+    if not ns or ns == own_mntns():
+        return set()
+    members = [p for p in all_pids() if proc_mntns(p) == ns]
+    for pid in members:
+        seen = sees_node_fs(pid, node)
+        if seen is not None:
+            return set(members) if seen else set()
+    return set()
+
+
+def node_pids(lab, name, exclude=(), data=None):
     """Processes of a node: its sshd and everything in its mount namespace."""
     pids = set()
-    own = own_mntns()
     ndir = lab.path("nodes", name)
     run_info = sim.load_json(os.path.join(ndir, "run.json"), {}) or {}
-    ns = run_info.get("mntns")
     cfg = os.path.join(ndir, "sshd_config")
     for pid in (run_info.get("pid"), read_pid(os.path.join(ndir, "sshd.pid"))):
         if pid and sim.pid_alive(pid) and cfg in proc_cmdline(pid):
             pids.add(pid)
-    if ns and ns != own:
-        pids.update(p for p in all_pids() if proc_mntns(p) == ns)
+    try:
+        node = lab.node(name, data)
+    except sim.LabError:
+        node = None
+    if node is not None:
+        pids |= ns_pids(run_info.get("mntns"), node)
     return pids - set(exclude) - protected_pids()
 
 
@@ -186,8 +251,7 @@ def mounts_under(path):
     prefix = path.rstrip("/") + "/"
     with open("/proc/self/mountinfo", encoding="utf-8") as fh:
         for line in fh:
-            mp = line.split()[4]
-            mp = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), mp)
+            mp = unescape_mount(line.split()[4])
             if mp == path or mp.startswith(prefix):
                 res.append(mp)
     return sorted(set(res), key=len, reverse=True)
@@ -224,7 +288,7 @@ def port_free(ip, port):
 # nodes
 # --------------------------------------------------------------------------
 
-def lim_node(lab, net, system_no, lim_no, ssh_port):
+def lim_node(lab, net, system_no, lim_no, ssh_port, lab_id=None):
     system = f"lab{system_no}"
     name = f"{system}-lim{lim_no}"
     ndir = lab.path("nodes", name)
@@ -234,11 +298,11 @@ def lim_node(lab, net, system_no, lim_no, ssh_port):
         "ip": f"{net}.{system_no}.{lim_no}", "ssh_port": ssh_port,
         "fqdn": f"lim{lim_no}.{system}.mx.test",
         "dir": ndir, "root": root, "target": ERI_SN,
-        "mount": os.path.join(root, ERI_SN.lstrip("/")),
+        "mount": os.path.join(root, ERI_SN.lstrip("/")), "fs_source": fs_source(lab_id, name),
     }
 
 
-def dl_node(lab, net, k, ssh_port, http_port):
+def dl_node(lab, net, k, ssh_port, http_port, lab_id=None):
     name = f"dl{k}"
     ndir = lab.path("nodes", name)
     root = os.path.join(ndir, "root")
@@ -247,11 +311,199 @@ def dl_node(lab, net, k, ssh_port, http_port):
         "name": name, "kind": "download", "system": None, "lim": None, "index": k,
         "ip": ip, "ssh_port": ssh_port, "url": f"http://{ip}:{http_port}/",
         "dir": ndir, "root": root, "target": DL_DIR,
-        "mount": os.path.join(root, DL_DIR.lstrip("/")),
+        "mount": os.path.join(root, DL_DIR.lstrip("/")), "fs_source": fs_source(lab_id, name),
     }
 
 
-def sshd_config(lab, node):
+# --------------------------------------------------------------------------
+# accounts (each node's own /etc/passwd, shadow, group, gshadow, sudoers; never the host's)
+# --------------------------------------------------------------------------
+
+def read_colon_file(path):
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        return [line.rstrip("\n").split(":") for line in fh if line.strip() and not line.startswith("#")]
+
+
+def pick_ids(passwd, group):
+    """The first uid/gid pair from FIRST_UID that neither the host's passwd nor its group uses."""
+    used = {int(f[2]) for f in passwd if len(f) > 2 and f[2].isdigit()}
+    used |= {int(f[2]) for f in group if len(f) > 2 and f[2].isdigit()}
+    n = FIRST_UID
+    while n in used or n + 1 in used:
+        n += 1
+    return n, n + 1
+
+
+def crypt_sha512(password):
+    """SHA-512 crypt ($6$) of a password, by openssl passwd -6 (the password on stdin, never in argv)."""
+    r = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password + "\n", capture_output=True,
+                       text=True, check=False)
+    if r.returncode != 0 or not r.stdout.startswith("$6$"):
+        raise Fail("openssl passwd -6 failed")
+    return r.stdout.strip()
+
+
+def make_accounts(lab, data):
+    """Passwords (STATE/passwords.json, 0600) and the lab's account files (STATE/accounts/, copied per node).
+
+    Built from the host's /etc/passwd and /etc/group, so system users and groups (sshd, shadow ...) stay;
+    root gets home /root and bash; ops1 and mxone_admin are added. Every password in shadow is '*' but
+    those of the three lab accounts. Returns the accounts as recorded in lab.json.
+    """
+    passwd = read_colon_file("/etc/passwd")
+    group = read_colon_file("/etc/group")
+    uid1, uid2 = pick_ids(passwd, group)
+    accounts = {
+        "root": {"uid": 0, "gid": 0, "home": "/root", "gecos": "root"},
+        LOGIN_USER: {"uid": uid1, "gid": uid1, "home": f"/home/{LOGIN_USER}",
+                     "gecos": "individual administrator (lab)"},
+        ADMIN_USER: {"uid": uid2, "gid": uid2, "home": f"/home/{ADMIN_USER}", "gecos": "MX-ONE administrator (lab)"},
+    }
+    for acc in accounts.values():
+        acc["shell"] = "/bin/bash"
+    passwords = dict((user, secrets.token_urlsafe(18)) for user in LAB_USERS)
+    with concurrent.futures.ThreadPoolExecutor(3) as ex:
+        hashes = dict(zip(LAB_USERS, ex.map(crypt_sha512, (passwords[u] for u in LAB_USERS))))
+    fd = os.open(lab.path("passwords.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(passwords, fh, indent=1)
+        fh.write("\n")
+    lab_names = set(LAB_USERS)
+    out_passwd = []
+    for f in passwd:
+        if f[0] == "root":
+            a = accounts["root"]
+            out_passwd.append(["root", "x", "0", "0", a["gecos"], a["home"], a["shell"]])
+        elif f[0] not in lab_names:
+            out_passwd.append(f)
+    for user in (LOGIN_USER, ADMIN_USER):
+        a = accounts[user]
+        out_passwd.append([user, "x", str(a["uid"]), str(a["gid"]), a["gecos"], a["home"], a["shell"]])
+    out_group = [f for f in group if f[0] not in (LOGIN_USER, ADMIN_USER)]
+    for user in (LOGIN_USER, ADMIN_USER):
+        out_group.append([user, "x", str(accounts[user]["gid"]), ""])
+    days = str(int(time.time() // 86400))
+    out_shadow = [[f[0], hashes.get(f[0], "*"), days, "0", "99999", "7", "", "", ""] for f in out_passwd]
+    out_gshadow = [[f[0], "*", "", f[3] if len(f) > 3 else ""] for f in out_group]
+    sudoers = "\n".join([
+        f"{INVENTORY_MARK}: the sudoers of every node of this lab (each node has its own copy).",
+        "# As Debian ships it, without @includedir /etc/sudoers.d: a password is always asked (no NOPASSWD),",
+        "# each account's own; secure_path leaves out the vendor directory " + VENDOR_BIN + ".",
+        "Defaults\tenv_reset",
+        f'Defaults\tsecure_path="{SECURE_PATH}"',
+        "Defaults\tuse_pty",
+        "root\tALL=(ALL:ALL) ALL",
+        "%sudo\tALL=(ALL:ALL) ALL",
+        f"{LOGIN_USER}\tALL=(ALL:ALL) ALL",
+        f"{ADMIN_USER}\tALL=(ALL:ALL) ALL",
+        "",
+    ])
+    adir = lab.path("accounts")
+    os.makedirs(adir, mode=0o700, exist_ok=True)
+    os.chmod(adir, 0o700)
+    for name, rows in (("passwd", out_passwd), ("group", out_group), ("shadow", out_shadow),
+                       ("gshadow", out_gshadow)):
+        with open(os.path.join(adir, name), "w", encoding="utf-8", errors="surrogateescape") as fh:
+            fh.write("".join(":".join(r) + "\n" for r in rows))
+    with open(os.path.join(adir, "sudoers"), "w", encoding="ascii") as fh:
+        fh.write(sudoers)
+    return accounts
+
+
+def shadow_gid():
+    try:
+        return grp.getgrnam("shadow").gr_gid
+    except KeyError:
+        return 0
+
+
+ACCOUNT_MODES = {"passwd": 0o644, "group": 0o644, "shadow": 0o640, "gshadow": 0o640, "sudoers": 0o440}
+
+USER_PROFILE = f"""# ~/.profile (tests/lab/lab): login shells. The vendor commands' directory on the PATH.
+if [ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ]; then
+    . "$HOME/.bashrc"
+fi
+case ":$PATH:" in
+    *":{VENDOR_BIN}:"*) ;;
+    *) PATH="$PATH:{VENDOR_BIN}" ;;
+esac
+export PATH
+"""
+
+ROOT_PROFILE = f"""# ~/.profile of root (tests/lab/lab): login shells (su -). As on the vendor's nodes, root's
+# login PATH is the system one (/etc/login.defs ENV_SUPATH, /etc/profile): {VENDOR_BIN} is not on it.
+if [ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ]; then
+    . "$HOME/.bashrc"
+fi
+"""
+
+
+def node_binds(node):
+    """(source on the host, target inside the node) of every bind mount of a node, in mount order."""
+    d = node["dir"]
+    binds = [(os.path.join(d, "etc", f), os.path.join("/etc", f)) for f in ACCOUNT_FILES]
+    binds += [(os.path.join(d, "home"), "/home"), (os.path.join(d, "roothome"), "/root"),
+              (os.path.join(d, "sudo", "run"), SUDO_RUN), (os.path.join(d, "sudo", "lib"), SUDO_LIB)]
+    if node["kind"] == "lim":
+        binds.append((os.path.join(d, "opt"), VENDOR_DIR))
+    binds.append((node["mount"], node["target"]))
+    return binds
+
+
+def make_node_accounts(lab, data, node):
+    """The node's own account files, homes (with the client key authorized), sudo state and vendor dir."""
+    d = node["dir"]
+    accounts = data["accounts"]
+    sgid = shadow_gid()
+    os.makedirs(os.path.join(d, "etc"), mode=0o755, exist_ok=True)
+    for f in ACCOUNT_FILES:
+        dst = os.path.join(d, "etc", f)
+        shutil.copyfile(lab.path("accounts", f), dst)
+        os.chown(dst, 0, sgid if f in ("shadow", "gshadow") else 0)
+        os.chmod(dst, ACCOUNT_MODES[f])
+    with open(lab.path("ssh", "id_rsa.pub"), encoding="ascii") as fh:
+        pub = fh.read()
+    homes = os.path.join(d, "home")
+    os.makedirs(homes, mode=0o755, exist_ok=True)
+    os.chmod(homes, 0o755)
+    for user in LAB_USERS:
+        a = accounts[user]
+        home = os.path.join(d, "roothome") if user == "root" else os.path.join(homes, user)
+        authorized = user != "root" or data.get("root_login")
+        files = [(".profile", ROOT_PROFILE if user == "root" else USER_PROFILE, 0o644)]
+        if authorized:
+            files.append((".ssh/authorized_keys", pub, 0o600))
+        os.makedirs(os.path.join(home, ".ssh"), mode=0o700, exist_ok=True)
+        for rel, text, mode in files:
+            path = os.path.join(home, rel)
+            with open(path, "w", encoding="ascii") as fh:
+                fh.write(text)
+            os.chmod(path, mode)
+            os.chown(path, a["uid"], a["gid"])
+        for path in (home, os.path.join(home, ".ssh")):
+            os.chmod(path, 0o700)
+            os.chown(path, a["uid"], a["gid"])
+    os.makedirs(os.path.join(d, "sudo", "run"), exist_ok=True)
+    os.makedirs(os.path.join(d, "sudo", "lib"), exist_ok=True)
+    os.chmod(os.path.join(d, "sudo", "run"), 0o711)
+    os.chmod(os.path.join(d, "sudo", "lib"), 0o700)
+    if node["kind"] == "lim":
+        opt = os.path.join(d, "opt")
+        os.makedirs(os.path.join(opt, "bin"), mode=0o755, exist_ok=True)
+        for name in sorted(os.listdir(BIN_DIR)):
+            shutil.copyfile(os.path.join(BIN_DIR, name), os.path.join(opt, "bin", name))
+            os.chmod(os.path.join(opt, "bin", name), 0o755)
+        shutil.copyfile(sim.SIM_PATH, os.path.join(opt, "mxone_sim.py"))
+        os.chmod(os.path.join(opt, "mxone_sim.py"), 0o644)
+        with open(os.path.join(opt, sim.NODE_FILE_NAME), "w", encoding="utf-8") as fh:
+            json.dump({"node": node["name"], "state_dir": lab.dir}, fh)
+            fh.write("\n")
+        os.chmod(os.path.join(opt, sim.NODE_FILE_NAME), 0o644)
+        for path in (opt, os.path.join(opt, "bin")):
+            os.chmod(path, 0o755)
+
+
+def sshd_config(lab, node, root_login=False):
     def q(s):
         return '"' + s.replace('"', '') + '"'
 
@@ -259,18 +511,29 @@ def sshd_config(lab, node):
         f"# sshd for lab node {node['name']} (tests/lab/lab)",
         f"ListenAddress {node['ip']}:{node['ssh_port']}",
         f"HostKey {lab.path('ssh', 'host_ed25519_key')}",
+        "HostKeyAlgorithms ssh-ed25519",
+        # MX-ONE Security Guidelines: key exchange, user keys RSA 4096, ciphers and MACs (those OpenSSH
+        # still has: hmac-ripemd160 is gone from it)
+        "KexAlgorithms curve25519-sha256@libssh.org,diffie-hellman-group-exchange-sha256",
+        "PubkeyAcceptedAlgorithms rsa-sha2-512,rsa-sha2-256",
+        "RequiredRSASize 4096",
+        "Ciphers chacha20-poly1305@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr,aes256-cbc,aes192-cbc,aes128-cbc",
+        "MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com,"
+        "hmac-sha2-512,hmac-sha2-256,umac-128@openssh.com",
         f"PidFile {os.path.join(node['dir'], 'sshd.pid')}",
-        f"AuthorizedKeysFile {lab.path('ssh', 'authorized_keys')}",
-        "PermitRootLogin prohibit-password",
+        "AuthorizedKeysFile .ssh/authorized_keys",
+        # the vendor ships direct root login disabled; lab up --root-login is the old lab's way in
+        f"PermitRootLogin {'prohibit-password' if root_login else 'no'}",
         "PubkeyAuthentication yes",
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
         "UsePAM no",
-        "StrictModes no",
+        "StrictModes yes",
         "UseDNS no",
         "PrintMotd no",
         "PrintLastLog no",
         "X11Forwarding no",
+        "AllowTcpForwarding yes",
         "PermitUserEnvironment no",
         "AcceptEnv LANG LC_*",
         "MaxStartups 100",
@@ -278,38 +541,35 @@ def sshd_config(lab, node):
         "LoginGraceTime 30",
         "LogLevel INFO",
         "Subsystem sftp internal-sftp",
-        "SetEnv " + " ".join(q(v) for v in (
-            f"PATH={NODE_PATH}",
-            f"MXONE_SIM_NODE={node['name']}",
-            f"MXONE_LAB_DIR={lab.dir}",
-            f"HOME={os.path.join(node['dir'], 'home')}",
-        )),
+        "SetEnv " + q(f"PATH={LIM_PATH if node['kind'] == 'lim' else SECURE_PATH}"),
         "",
     ])
 
 
-def make_node_fs(lab, node, size):
+def make_node_fs(lab, data, node):
     os.makedirs(node["mount"], exist_ok=True)
-    os.makedirs(os.path.join(node["dir"], "home"), mode=0o700, exist_ok=True)
-    run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", f"mxone-lab-{node['name']}",
-         node["mount"]])
+    run(["mount", "-t", "tmpfs", "-o", f"size={data.get('tmpfs_size', '4m')},mode=0755",
+         node.get("fs_source") or fs_source(None, node["name"]), node["mount"]])
     if node["kind"] == "lim":
         os.makedirs(os.path.join(node["mount"], "certs"), mode=0o755, exist_ok=True)
         with open(os.path.join(node["mount"], "ip_telephony.conf"), "w", encoding="ascii") as fh:
             fh.write(f"# ip_telephony.conf of LIM {node['lim']} ({node['system']}), MX-ONE lab\n"
                      "TlsClientVerificationMode: none\n")
+    make_node_accounts(lab, data, node)
     with open(os.path.join(node["dir"], "sshd_config"), "w", encoding="utf-8") as fh:
-        fh.write(sshd_config(lab, node))
+        fh.write(sshd_config(lab, node, data.get("root_login", False)))
 
 
 def start_sshd(node):
+    """sshd in a mount namespace of its own, where the node's files are bind-mounted first."""
     logf = open(os.path.join(node["dir"], "sshd.log"), "ab")
-    script = 'mount --bind "$1" "$2" && exec "$3" -D -f "$4" -E "$5"'
+    script = ('while [ "$#" -gt 3 ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; '
+              'exec "$1" -D -f "$2" -E "$3"')
+    args = [a for pair in node_binds(node) for a in pair]
     try:
         return subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-             node["mount"], node["target"], SSHD, os.path.join(node["dir"], "sshd_config"),
-             os.path.join(node["dir"], "sshd.log")],
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *args,
+             SSHD, os.path.join(node["dir"], "sshd_config"), os.path.join(node["dir"], "sshd.log")],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True,
             close_fds=True, cwd="/")
     finally:
@@ -385,11 +645,16 @@ def write_inventory(lab, data):
                          f"{n['target']}, mxone_download_url: {y(n['url'])}}}")
     else:
         lines.append("      hosts: {}")
+    lines += ["  vars:"]
+    if data.get("root_login"):
+        lines += ["    ansible_user: root"]
+    else:  # an individual account, then root with su (or sudo); the password is in the secrets file
+        lines += [f"    ansible_user: {data.get('login_user', LOGIN_USER)}",
+                  "    ansible_become: true",
+                  f"    ansible_become_method: {data.get('become', 'su')}"]
     lines += [
-        "  vars:",
-        "    ansible_user: root",
         f"    ansible_port: {data['ssh_port']}",
-        f"    ansible_ssh_private_key_file: {y(lab.path('ssh', 'id_ed25519'))}",
+        f"    ansible_ssh_private_key_file: {y(data.get('ssh_key') or lab.path('ssh', 'id_rsa'))}",
         '    ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"',
         "    ansible_python_interpreter: /usr/bin/python3",
         "",
@@ -402,13 +667,22 @@ def write_inventory(lab, data):
     os.replace(tmp, inv)
 
 
-def write_secrets(data):
+def write_secrets(lab, data):
+    """The 0600 secrets file beside the inventory: the CA passphrase and the become password.
+
+    The become password is root's with su, the login account's own with sudo; none with --root-login.
+    """
     path = data["secrets_file"]
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    text = (f"{INVENTORY_MARK}: lab-only secrets, removed by down.\n"
+            f"mxone_ca_passphrase: {y(secrets.token_urlsafe(24))}\n")
+    if not data.get("root_login"):
+        passwords = sim.load_json(lab.path("passwords.json"))
+        who = "root" if data.get("become", "su") == "su" else data.get("login_user", LOGIN_USER)
+        text += f"ansible_become_password: {y(passwords[who])}\n"
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(f"{INVENTORY_MARK}: lab-only secret, removed by down.\n"
-                 f"mxone_ca_passphrase: {y(secrets.token_urlsafe(24))}\n")
+        fh.write(text)
     os.chmod(path + ".tmp", 0o600)
     os.replace(path + ".tmp", path)
 
@@ -445,6 +719,12 @@ def cmd_up(args, lab):
         raise Fail("--lims must be 1..254, --download-servers 0..254")
     if not 0 <= args.reload_seconds <= 3600:
         raise Fail("--reload-seconds must be 0..3600")
+    for mp in NODE_MOUNT_POINTS:
+        if lab.dir == mp or lab.dir.startswith(mp.rstrip("/") + "/"):
+            raise Fail(f"state dir {lab.dir!r} is below {mp}, where each node mounts its own files "
+                       f"(its sshd would not see it): choose another --state-dir")
+    if args.root_login and args.become != "su":
+        raise Fail("--root-login logs in as root: no --become")
     ensure_prereqs()
     if os.path.exists(lab.dir):  # leftovers of a partial up
         teardown(lab, quiet=True)
@@ -453,16 +733,19 @@ def cmd_up(args, lab):
         "version": 1, "state_dir": lab.dir, "net": args.net, "ssh_port": args.ssh_port,
         "http_port": args.http_port, "tls_ports": list(sim.TLS_PORTS), "lab_dir": HERE,
         "created": sim.now_iso(), "tmpfs_size": args.tmpfs_size, "reload_seconds": args.reload_seconds,
-        "ssh_key": lab.path("ssh", "id_ed25519"),
+        "ssh_key": lab.path("ssh", "id_rsa"), "lab_id": secrets.token_hex(4),
+        "root_login": bool(args.root_login), "become": None if args.root_login else args.become,
+        "login_user": "root" if args.root_login else LOGIN_USER, "admin_user": ADMIN_USER,
+        "users": list(LAB_USERS), "vendor_bin": VENDOR_BIN,
         "systems": {}, "nodes": {},
     }
     for s in range(1, args.systems + 1):
         data["systems"][f"lab{s}"] = {"number": s, "domain": f"lab{s}.mx.test"}
         for n in range(1, args.lims + 1):
-            node = lim_node(lab, args.net, s, n, args.ssh_port)
+            node = lim_node(lab, args.net, s, n, args.ssh_port, data["lab_id"])
             data["nodes"][node["name"]] = node
     for k in range(1, args.download_servers + 1):
-        node = dl_node(lab, args.net, k, args.ssh_port, args.http_port)
+        node = dl_node(lab, args.net, k, args.ssh_port, args.http_port, data["lab_id"])
         data["nodes"][node["name"]] = node
     inv = os.path.abspath(args.inventory or lab.path("inventory", "hosts.yml"))
     data["inventory"] = inv
@@ -486,19 +769,22 @@ def cmd_up(args, lab):
         for d in ("ssh", "run", "nodes", "systems", "tls"):
             os.makedirs(lab.path(d), exist_ok=True)
         os.chmod(lab.dir, 0o755)
-        keygen = [subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", c,
-                                    "-f", lab.path("ssh", f)], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE)
-                  for f, c in (("id_ed25519", "mxone-lab-client"),
-                               ("host_ed25519_key", "mxone-lab-host"))]
-        for p in keygen:
-            if p.wait() != 0:
-                raise Fail(f"ssh-keygen failed: {p.stderr.read().decode().strip()}")
-        shutil.copyfile(lab.path("ssh", "id_ed25519.pub"), lab.path("ssh", "authorized_keys"))
+        os.chmod(lab.path("ssh"), 0o700)
+        # the client key as the vendor's SSH wants it (RSA 4096, ~1 s), the host key Ed25519: at once
+        keygen = [subprocess.Popen(["ssh-keygen", "-q", *t, "-N", "", "-C", c, "-f", lab.path("ssh", f)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                  for f, t, c in (("id_rsa", ("-t", "rsa", "-b", "4096"), "mxone-lab-client"),
+                                  ("host_ed25519_key", ("-t", "ed25519"), "mxone-lab-host"))]
+        try:
+            data["accounts"] = make_accounts(lab, data)
+        finally:
+            for p in keygen:
+                if p.wait() != 0:
+                    raise Fail(f"ssh-keygen failed: {p.stderr.read().decode().strip()}")
         for s in data["systems"]:
             os.makedirs(lab.system_dir(s), exist_ok=True)
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            list(ex.map(lambda n: make_node_fs(lab, n, args.tmpfs_size), data["nodes"].values()))
+            list(ex.map(lambda n: make_node_fs(lab, data, n), data["nodes"].values()))
         first = next(iter(data["nodes"].values()))
         run([SSHD, "-t", "-f", os.path.join(first["dir"], "sshd_config")])
         sim.write_json(lab.path("faults.json"), {})
@@ -511,7 +797,7 @@ def cmd_up(args, lab):
         if errs:
             raise Fail("; ".join(errs))
         write_inventory(lab, data)
-        write_secrets(data)
+        write_secrets(lab, data)
     except BaseException:
         print("lab: up failed, cleaning up", file=sys.stderr)
         teardown(lab, quiet=True)
@@ -520,11 +806,15 @@ def cmd_up(args, lab):
     log(f"lab up in {time.monotonic() - t0:.1f}s: {len(data['systems'])} system(s), {nl} LIM(s), "
         f"{len(data['nodes']) - nl} download server(s); net {args.net}.*, ssh port {args.ssh_port}")
     log(f"inventory: {inv}")
-    log(f"state dir: {lab.dir}  (ssh -i {data['ssh_key']} -p {args.ssh_port} root@IP)")
+    how = ("root logs in with the key (--root-login)" if data["root_login"] else
+           f"then {data['become']} to root; passwords in {lab.path('passwords.json')}")
+    log(f"state dir: {lab.dir}  (ssh -i {data['ssh_key']} -p {args.ssh_port} "
+        f"{data['login_user']}@IP; {how})")
     return 0
 
 
-LAB_ENTRIES = {"lab.json", "faults.json", "ssh", "run", "nodes", "systems", "tls", "inventory"}
+LAB_ENTRIES = {"lab.json", "faults.json", "ssh", "run", "nodes", "systems", "tls", "inventory",
+               "accounts", "passwords.json"}
 
 
 def looks_like_lab(path):
@@ -553,26 +843,13 @@ def teardown(lab, quiet=False):
     labd = read_pid(lab.path("run", "labd.pid"))
     if labd and sim.pid_alive(labd) and state in proc_cmdline(labd):
         pids.add(labd)
-    nsset = set()
     if os.path.isdir(lab.path("nodes")):
         for name in os.listdir(lab.path("nodes")):
-            pids |= node_pids(lab, name)
-            ns = (sim.load_json(lab.path("nodes", name, "run.json"), {}) or {}).get("mntns")
-            if ns:
-                nsset.add(ns)
-    own = own_mntns()
-    nsset.discard(own)
-    env_a = f"MXONE_LAB_DIR={state}".encode()
+            # its sshd, and every process in its mount namespace (sessions, su, sudo, the simulator)
+            pids |= node_pids(lab, name, data=data or None)
     for pid in all_pids():
         args = proc_cmdline(pid)
         if any(a == state or a.startswith(state + "/") for a in args):
-            pids.add(pid)
-            continue
-        if proc_mntns(pid) in nsset:
-            pids.add(pid)
-            continue
-        env = proc_environ(pid)
-        if env_a in env and any(e.startswith(b"MXONE_SIM_NODE=") for e in env):
             pids.add(pid)
     pids -= protected_pids()
     if not kill_and_wait(pids):
@@ -717,7 +994,8 @@ def cmd_journal(args, lab):
     else:
         for e in entries:
             if "command" in e:
-                print(f"{e['time']} {e['host']} {e['command']} {e['exit']}")
+                who = f" by {e['user'] or '?'} as {e['as']}" if "as" in e else ""
+                print(f"{e['time']} {e['host']} {e['command']} {e['exit']}{who}")
             else:
                 print(f"{e['time']} {e['host']} [{e.get('event')} after reload {e.get('reload')}]")
     return 0
@@ -841,17 +1119,17 @@ def cmd_add_lim(args, lab):
         if n > 254:
             raise Fail("no more LIM addresses in this system")
         node = lim_node(lab, data["net"], data["systems"][args.system]["number"], n,
-                        data["ssh_port"])
+                        data["ssh_port"], data.get("lab_id"))
         busy = [p for p in (data["ssh_port"], *sim.TLS_PORTS) if not port_free(node["ip"], p)]
         if busy:
             raise Fail(f"{node['ip']}: port(s) {busy} in use")
-        make_node_fs(lab, node, data.get("tmpfs_size", "4m"))
+        make_node_fs(lab, data, node)
         data["nodes"][node["name"]] = node
         sim.write_json(lab.path("lab.json"), data)
         try:
             wait_nodes([(node, start_sshd(node))])
         except Fail:
-            kill_and_wait(node_pids(lab, node["name"]))
+            kill_and_wait(node_pids(lab, node["name"], data=data))
             umount_all(node["dir"])
             shutil.rmtree(node["dir"], ignore_errors=True)
             del data["nodes"][node["name"]]
@@ -881,6 +1159,10 @@ def main(argv=None):
     p.add_argument("--tmpfs-size", default="4m", help="size of each node's eri_sn tmpfs")
     p.add_argument("--reload-seconds", type=float, default=sim.DEFAULT_RELOAD_SECONDS,
                    help="how long a reload keeps TLS down (default %(default)g)")
+    p.add_argument("--become", choices=("su", "sudo"), default="su",
+                   help=f"how the inventory's {LOGIN_USER} becomes root (default su: root's password)")
+    p.add_argument("--root-login", action="store_true",
+                   help="the old lab: root logs in with the key, no become (never the default)")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("down", parents=[common], help="stop everything, remove the state dir")
     p.set_defaults(func=cmd_down)

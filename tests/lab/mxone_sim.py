@@ -111,6 +111,7 @@ import hashlib
 import http.server
 import json
 import os
+import pwd
 import re
 import selectors
 import shlex
@@ -140,6 +141,12 @@ CA_REL = "certs/ca.pem"
 IPTEL_REL = "ip_telephony.conf"
 TLSCONF_REL = "tls_telephony.conf"
 DEFAULT_RELOAD_SECONDS = 2.0
+# Inside each LIM's mount namespace: the vendor directory (the commands in bin/, a copy of this file)
+# and the node's identity (node name, lab state dir), which tells the simulator where it runs.
+VENDOR_DIR = "/opt/eri_sn"
+NODE_FILE_NAME = ".lab-node.json"
+NODE_FILE = os.path.join(VENDOR_DIR, NODE_FILE_NAME)
+SSHD_SESSION_RE = re.compile(r"^sshd(?:-session)?: ([^\s@\[]+)(?:@\S+| \[priv\])")
 
 
 def tls_enabled(eri):
@@ -1249,13 +1256,67 @@ COMMANDS = {
 }
 
 
+def _proc_parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def session_user(pid=None):
+    """The account that logged in over SSH for this session: from its sshd process among our ancestors.
+
+    OpenSSH names a session's processes ``sshd: USER [priv]`` (root) and ``sshd: USER@notty`` or
+    ``sshd: USER@pts/N`` (the user's); ``su`` and ``sudo`` in between change neither. None when the
+    command does not run under an SSH session.
+    """
+    pid = os.getppid() if pid is None else pid
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                title = fh.read().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            title = ""
+        m = SSHD_SESSION_RE.match(title)
+        if m:
+            return m.group(1)
+        pid = _proc_parent(pid)
+    return None
+
+
+def user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def where_am_i():
+    """(node name, state dir) from the node's own file in its mount namespace, or None off a lab node."""
+    try:
+        with open(NODE_FILE, encoding="utf-8") as fh:
+            info = json.load(fh)
+        return info["node"], info["state_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run_command(name, args):
-    node_name = os.environ.get("MXONE_SIM_NODE")
-    state_dir = os.environ.get("MXONE_LAB_DIR")
-    if not node_name or not state_dir:
-        print(f"{name}: not on an MX-ONE lab node (MXONE_SIM_NODE/MXONE_LAB_DIR unset)",
-              file=sys.stderr)
+    here = where_am_i()
+    if here is None:
+        print(f"{name}: not on an MX-ONE lab node (no {NODE_FILE})", file=sys.stderr)
         return 127
+    node_name, state_dir = here
+    if os.geteuid() != 0:
+        # The documents: the commands run as root, or as mxone_admin with sudo -H. The lab does not
+        # let anyone else run them (the less forgiving reading); the refusal acts on nothing and is
+        # not journaled.
+        print(f"{name}: must run as root: log in with your own account, then su - or sudo -H",
+              file=sys.stderr)
+        return 1
     lab = Lab(state_dir)
     try:
         data = lab.data
@@ -1269,6 +1330,8 @@ def run_command(name, args):
         return 127
     started_at = time.time()
     started = iso_of(started_at)
+    login = session_user()
+    as_user = user_name(os.geteuid())
     sysdir = lab.system_dir(node["system"])
     os.makedirs(sysdir, exist_ok=True)
     with flocked(os.path.join(sysdir, "lock")):
@@ -1282,7 +1345,7 @@ def run_command(name, args):
             ctx.fail(f"{name}: internal simulator error: {type(exc).__name__}: {exc}")
             rc = 1
         entry = {"time": started, "host": node_name,
-                 "command": shlex.join([name, *args]), "exit": rc}
+                 "command": shlex.join([name, *args]), "exit": rc, "user": login, "as": as_user}
         lab.append_journal(node["system"], entry)
     if ctx.out:
         print("\n".join(ctx.out))
