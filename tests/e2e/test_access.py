@@ -289,6 +289,38 @@ def test_a_jump_host_carries_every_connection_to_the_lims(fleet):
         lab(fleet.state, "fault", "dl1", "clear")
 
 
+def test_the_bundle_is_made_root_owned_and_the_other_files_keep_their_owner_group_and_mode(fleet):
+    with open(os.path.join(fleet.state, "lab.json")) as handle:
+        accounts = json.load(handle)["accounts"]
+    admin, ops = accounts["mxone_admin"], accounts["ops1"]
+    status = fleet.status()
+    certs = os.path.join(status["lab1-lim1"]["eri_sn"], "certs")
+    bundle, conf = os.path.join(certs, "eri_sn_cert.pem"), os.path.join(status["lab1-lim1"]["eri_sn"], "ip_telephony.conf")
+    site_owned = [os.path.join(certs, "ca.pem"), conf, os.path.join(status["dl1"]["download_dir"], "ca.pem")]
+    for path in site_owned:  # the site's own owner and mode, and a stray edit the run must undo
+        os.chown(path, admin["uid"], admin["gid"])
+        os.chmod(path, 0o640)
+        with open(path) as handle:
+            text = handle.read()
+        with open(path, "w") as handle:
+            handle.write(text.replace("TlsClientVerificationMode: none", "TlsClientVerificationMode: optional")
+                         if path == conf else text + "# a stray line\n")
+    os.chown(bundle, ops["uid"], ops["gid"])  # a bundle gone astray
+    inventory = fleet.cell_inventory("ownership", keep=ACCESS_VARS,
+                                     host_vars={"lab1-lim1": dict(mxone_tls_client_verification="none")})
+    run = fleet.run(inventory)
+    assert run.rc == 0, run.output[-4000:]
+    assert "eri_sn_cert.pem owner -> root:root" in run.output
+    assert "ip_telephony.conf TlsClientVerificationMode optional -> none" in run.output
+    info = os.stat(bundle)
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, 0, 0o600)
+    for path in site_owned:
+        info = os.stat(path)
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (admin["uid"], admin["gid"], 0o640), path
+        assert "stray" not in open(path).read() and "optional" not in open(path).read(), path
+    fleet.wait_tls(["lab1-lim1"])
+
+
 def test_a_play_with_a_local_connection_runs_on_the_node_itself(fleet):
     """ansible_connection: local set on the play, the controller running on the LIM (in its namespace)."""
     with open(os.path.join(fleet.state, "nodes", "lab1-lim1", "run.json")) as handle:
