@@ -450,8 +450,29 @@ def node_binds(node):
     return binds
 
 
+def home_dir(node, user):
+    """A node's home of ``user`` on the host (/root or /home/<user> inside the node)."""
+    return os.path.join(node["dir"], "roothome" if user == "root" else os.path.join("home", user))
+
+
+def authorize_key(lab, data, node):
+    """The lab's client key in ~/.ssh/authorized_keys of ops1 and mxone_admin (and root with --root-login)."""
+    with open(lab.path("ssh", "id_rsa.pub"), encoding="ascii") as fh:
+        pub = fh.read()
+    for user in LAB_USERS:
+        if user == "root" and not data.get("root_login"):
+            continue  # never for root on a hardened lab
+        a = data["accounts"][user]
+        path = os.path.join(home_dir(node, user), ".ssh", "authorized_keys")
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(pub)
+        os.chown(path + ".tmp", a["uid"], a["gid"])
+        os.replace(path + ".tmp", path)
+
+
 def make_node_accounts(lab, data, node):
-    """The node's own account files, homes (with the client key authorized), sudo state and vendor dir."""
+    """The node's own account files, homes, sudo state and vendor dir (authorize_key() adds the key)."""
     d = node["dir"]
     accounts = data["accounts"]
     sgid = shadow_gid()
@@ -461,25 +482,18 @@ def make_node_accounts(lab, data, node):
         shutil.copyfile(lab.path("accounts", f), dst)
         os.chown(dst, 0, sgid if f in ("shadow", "gshadow") else 0)
         os.chmod(dst, ACCOUNT_MODES[f])
-    with open(lab.path("ssh", "id_rsa.pub"), encoding="ascii") as fh:
-        pub = fh.read()
     homes = os.path.join(d, "home")
     os.makedirs(homes, mode=0o755, exist_ok=True)
     os.chmod(homes, 0o755)
     for user in LAB_USERS:
         a = accounts[user]
-        home = os.path.join(d, "roothome") if user == "root" else os.path.join(homes, user)
-        authorized = user != "root" or data.get("root_login")
-        files = [(".profile", ROOT_PROFILE if user == "root" else USER_PROFILE, 0o644)]
-        if authorized:
-            files.append((".ssh/authorized_keys", pub, 0o600))
+        home = home_dir(node, user)
         os.makedirs(os.path.join(home, ".ssh"), mode=0o700, exist_ok=True)
-        for rel, text, mode in files:
-            path = os.path.join(home, rel)
-            with open(path, "w", encoding="ascii") as fh:
-                fh.write(text)
-            os.chmod(path, mode)
-            os.chown(path, a["uid"], a["gid"])
+        path = os.path.join(home, ".profile")
+        with open(path, "w", encoding="ascii") as fh:
+            fh.write(ROOT_PROFILE if user == "root" else USER_PROFILE)
+        os.chmod(path, 0o644)
+        os.chown(path, a["uid"], a["gid"])
         for path in (home, os.path.join(home, ".ssh")):
             os.chmod(path, 0o700)
             os.chown(path, a["uid"], a["gid"])
@@ -702,6 +716,11 @@ def remove_lab_file(path):
 # commands
 # --------------------------------------------------------------------------
 
+def wait_keygen(proc):
+    if proc.wait() != 0:
+        raise Fail(f"ssh-keygen failed: {proc.stderr.read().decode().strip()}")
+
+
 def cmd_up(args, lab):
     t0 = time.monotonic()
     if os.path.exists(lab.path("lab.json")):
@@ -770,28 +789,38 @@ def cmd_up(args, lab):
             os.makedirs(lab.path(d), exist_ok=True)
         os.chmod(lab.dir, 0o755)
         os.chmod(lab.path("ssh"), 0o700)
-        # the client key as the vendor's SSH wants it (RSA 4096, ~1 s), the host key Ed25519: at once
-        keygen = [subprocess.Popen(["ssh-keygen", "-q", *t, "-N", "", "-C", c, "-f", lab.path("ssh", f)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                  for f, t, c in (("id_rsa", ("-t", "rsa", "-b", "4096"), "mxone-lab-client"),
-                                  ("host_ed25519_key", ("-t", "ed25519"), "mxone-lab-host"))]
+        # The client key as the vendor's SSH wants it, RSA 4096: its prime search takes 1-5 s here, so
+        # everything but authorized_keys is done meanwhile (sshd reads those only at login). The host key
+        # (Ed25519) takes milliseconds.
+        t_key = time.monotonic()
+        keygen = dict((f, subprocess.Popen(["ssh-keygen", "-q", *t, "-N", "", "-C", c, "-f", lab.path("ssh", f)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                      for f, t, c in (("id_rsa", ("-t", "rsa", "-b", "4096"), "mxone-lab-client"),
+                                      ("host_ed25519_key", ("-t", "ed25519"), "mxone-lab-host")))
         try:
             data["accounts"] = make_accounts(lab, data)
+            wait_keygen(keygen["host_ed25519_key"])
+            for s in data["systems"]:
+                os.makedirs(lab.system_dir(s), exist_ok=True)
+            with concurrent.futures.ThreadPoolExecutor(8) as ex:
+                list(ex.map(lambda n: make_node_fs(lab, data, n), data["nodes"].values()))
+            first = next(iter(data["nodes"].values()))
+            run([SSHD, "-t", "-f", os.path.join(first["dir"], "sshd_config")])
+            sim.write_json(lab.path("faults.json"), {})
+            sim.write_json(lab.path("lab.json"), data)
+            started = [(n, start_sshd(n)) for n in data["nodes"].values()]
+            sim.start_labd(lab.dir)  # starts the download servers' HTTP
+            wait_nodes(started)
+            t_wait = time.monotonic()
+            wait_keygen(keygen["id_rsa"])
+            keygen_s = (time.monotonic() - t_key, time.monotonic() - t_wait)
+            for n in data["nodes"].values():
+                authorize_key(lab, data, n)
         finally:
-            for p in keygen:
-                if p.wait() != 0:
-                    raise Fail(f"ssh-keygen failed: {p.stderr.read().decode().strip()}")
-        for s in data["systems"]:
-            os.makedirs(lab.system_dir(s), exist_ok=True)
-        with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            list(ex.map(lambda n: make_node_fs(lab, data, n), data["nodes"].values()))
-        first = next(iter(data["nodes"].values()))
-        run([SSHD, "-t", "-f", os.path.join(first["dir"], "sshd_config")])
-        sim.write_json(lab.path("faults.json"), {})
-        sim.write_json(lab.path("lab.json"), data)
-        started = [(n, start_sshd(n)) for n in data["nodes"].values()]
-        sim.start_labd(lab.dir)  # starts the download servers' HTTP
-        wait_nodes(started)
+            for p in keygen.values():
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
         http = sim.labd_sync(lab.dir)
         errs = [f"{k}: {v['error']}" for k, v in http.items() if v.get("error")]
         if errs:
@@ -804,7 +833,8 @@ def cmd_up(args, lab):
         raise
     nl = sum(1 for n in data["nodes"].values() if n["kind"] == "lim")
     log(f"lab up in {time.monotonic() - t0:.1f}s: {len(data['systems'])} system(s), {nl} LIM(s), "
-        f"{len(data['nodes']) - nl} download server(s); net {args.net}.*, ssh port {args.ssh_port}")
+        f"{len(data['nodes']) - nl} download server(s); net {args.net}.*, ssh port {args.ssh_port} "
+        f"(RSA 4096 client key: {keygen_s[0]:.1f}s, {keygen_s[1]:.1f}s of it waited for)")
     log(f"inventory: {inv}")
     how = ("root logs in with the key (--root-login)" if data["root_login"] else
            f"then {data['become']} to root; passwords in {lab.path('passwords.json')}")
@@ -1124,6 +1154,7 @@ def cmd_add_lim(args, lab):
         if busy:
             raise Fail(f"{node['ip']}: port(s) {busy} in use")
         make_node_fs(lab, data, node)
+        authorize_key(lab, data, node)
         data["nodes"][node["name"]] = node
         sim.write_json(lab.path("lab.json"), data)
         try:

@@ -9,9 +9,34 @@ What it models
 --------------
 * A *system* (``lab1``, ``lab2``, ...) is a group of LIM nodes; each LIM has
   its own ``/etc/opt/eri_sn`` (a small tmpfs, bind-mounted inside the node's
-  mount namespace).  The lab writes ``lab.json`` in its state directory
-  (``MXONE_LAB_DIR``); every command learns which node it runs on from
-  ``MXONE_SIM_NODE`` (both set by the node's sshd via ``SetEnv``).
+  mount namespace).  The lab writes ``lab.json`` in its state directory.
+* Where the commands live and who may run them (MX-ONE Security Guidelines
+  and Certificate Management, Operational Directions): direct root login over
+  SSH is disabled; an administrator logs in with an individual account (bash)
+  and uses ``su -`` for root, or ``su - mxone_admin``; the certificate
+  scripts run as root, or as ``mxone_admin`` with ``sudo -H``.  The lab's
+  nodes have the accounts ``root``, ``ops1`` (the individual account) and
+  ``mxone_admin``, each with a password.  The commands are wrappers in
+  ``/opt/eri_sn/bin`` inside each LIM (a per-node directory, with a copy of
+  this file at ``/opt/eri_sn/mxone_sim.py``).  The documents name no directory
+  for the commands; ``/opt/eri_sn/bin`` follows the ``/etc/opt/eri_sn``
+  layout they do name.  It is on the PATH of SSH sessions and of the
+  accounts' login shells, but not on sudo's ``secure_path`` nor on the PATH
+  of ``su -`` (root's login PATH): after those, a product must name the
+  commands by their path.  Plain ``su`` (no ``-``) keeps the caller's PATH,
+  as util-linux su does.
+* A command learns which node and lab it runs on from the node's own file
+  ``/opt/eri_sn/.lab-node.json`` (``{"node", "state_dir"}``), visible only in
+  that node's mount namespace, so it works alike after ``sudo``, ``sudo -H``,
+  ``su`` and ``su -`` (no session variable is involved).  Without that file
+  (off a lab node) a command exits 127.
+* The commands need root.  Run by anyone else (euid not 0) they exit 1 with
+  ``<command>: must run as root: log in with your own account, then su - or
+  sudo -H``, act on nothing and are not journaled.  The documents say "run
+  from root or from mxone_admin as sudo -H"; they do not say what happens
+  otherwise: refusing is the less forgiving choice, so a product that forgets
+  to become root is caught.  ``mxone_admin`` itself is refused too (it must
+  use ``sudo -H``).
 * ``license_status``: prints a licence table.  ``VOIP-SECURITY`` is ``yes``
   unless the lab fault ``no-licence`` is set on any LIM of the system (the
   licence is a system property, so the fault applies system-wide).
@@ -67,8 +92,12 @@ What it models
   line starts with ``OPTIONS `` gets a minimal ``SIP/2.0 200 OK``; anything
   else is read and ignored until the client closes or 5 s pass.
 * Every invocation (usage errors included) is appended to the system's
-  journal (``systems/<system>/journal.jsonl``: time, host, command, exit; the
-  time is when the command started) and every command of a system runs under
+  journal (``systems/<system>/journal.jsonl``: time, host, command, exit,
+  user, as; the time is when the command started; ``user`` is the account
+  that logged in over SSH for that session, read from the session's sshd
+  process title ``sshd: USER@notty`` (or ``[priv]``, ``@pts/N``) among the
+  command's ancestors, null when it runs under no SSH session; ``as`` is the
+  effective user, ``root``) and every command of a system runs under
   that system's lock, so the commands' order is the execution order.  When a
   LIM's listeners come back after a reload, the lab daemon appends an event
   (time it came back, host, ``"event": "tls-up"``, ``"reload"``: the time of
@@ -79,10 +108,13 @@ What it models
 What it does not model
 ----------------------
 Real program units, SIP or H.323 call handling, media, SRTP, the real licence
-server, ``mxone_admin``/sudo, backup contents, the real duration of a reload
+server, ``mxone_maintenance``/``mxone_certificate`` menus, mxone_user and the
+other system accounts, PAM policies beyond the password (no lockout, no
+ageing), backup contents, the real duration of a reload
 (the lab's reload time is a setting, see above), partial reloads of single units (``-u`` reloads the whole system, like
 ``--system``), MTLS beyond the handshake, and TLS 1.0/SHA-1 for old phones.
-Commands run on a download server fail with exit 127.
+A download server has no vendor commands (no ``/opt/eri_sn/bin``): the
+shell answers 127, command not found.
 
 The lab daemon (``labd``)
 -------------------------
