@@ -18,11 +18,9 @@ import argparse
 import concurrent.futures
 import contextlib
 import grp
-import hashlib
 import heapq
 import json
 import os
-import pwd
 import re
 import secrets
 import shutil
