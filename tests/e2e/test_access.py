@@ -104,8 +104,11 @@ class InventoryDumper(yaml.SafeDumper):
     pass
 
 
-InventoryDumper.add_representer(Vaulted, lambda dumper, value: dumper.represent_scalar("!vault", str(value),
-                                                                                        style="|"))
+def represent_vaulted(dumper, value):
+    return dumper.represent_scalar("!vault", str(value), style="|")
+
+
+InventoryDumper.add_representer(Vaulted, represent_vaulted)
 
 
 def vault_string(fleet, value):

@@ -382,8 +382,8 @@ def test_only_rsa_4096_user_keys_and_the_vendor_kex(thelab, tmp_path):
             fh.write(original)
     r = thelab.ssh_plain("lab1-lim2", "true", extra=("-o", "KexAlgorithms=ecdh-sha2-nistp256", "-o", "LogLevel=INFO"))
     assert r.returncode == 255 and "no matching key exchange method" in r.stderr
-    r = thelab.ssh_plain("lab1-lim2", "true", extra=("-o", "HostKeyAlgorithms=rsa-sha2-512,ecdsa-sha2-nistp256", "-o",
-                                                         "LogLevel=INFO"))
+    r = thelab.ssh_plain("lab1-lim2", "true", extra=("-o", "HostKeyAlgorithms=rsa-sha2-512,ecdsa-sha2-nistp256",
+                                                     "-o", "LogLevel=INFO"))
     assert r.returncode == 255 and "no matching host key type" in r.stderr
     r = thelab.ssh_plain("lab1-lim2", "echo ok", extra=("-o", "KexAlgorithms=diffie-hellman-group-exchange-sha256"))
     assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
