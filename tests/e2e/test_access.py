@@ -326,6 +326,12 @@ def test_the_bundle_is_made_root_owned_and_the_other_files_keep_their_owner_grou
 
 def test_a_play_with_a_local_connection_runs_on_the_node_itself(fleet):
     """ansible_connection: local set on the play, the controller running on the LIM (in its namespace)."""
+    # The node has its own /root and /home, which hide a controller Python installed there (pyenv): the
+    # node's system Python runs this same Ansible from the test environment's site-packages.
+    purelib = sysconfig.get_paths()["purelib"]
+    hidden = [p for p in (ROOT, BIN, purelib) if p.startswith(("/root/", "/home/"))]
+    if hidden:
+        pytest.skip("%s is under /root or /home, which every lab node replaces with its own" % hidden[0])
     with open(os.path.join(fleet.state, "nodes", "lab1-lim1", "run.json")) as handle:
         sshd_pid = json.load(handle)["pid"]
     play = fleet.cells / "local" / "play.yml"
@@ -335,11 +341,9 @@ def test_a_play_with_a_local_connection_runs_on_the_node_itself(fleet):
     inventory = fleet.cell_inventory("local")
     fleet.take_ca_pem_away()
     since = fleet.command_count()
-    # The node has its own /root (root's home), which hides a controller Python installed under /root (pyenv):
-    # the node's system Python runs this same Ansible from the test environment's site-packages.
     cmd = ["nsenter", "--mount=/proc/%d/ns/mnt" % sshd_pid, "--", "/usr/bin/python3",
            os.path.join(BIN, "ansible-playbook"), "-i", inventory, str(play), "-l", "mxone_systems"]
-    env = ansible_env(PYTHONPATH=sysconfig.get_paths()["purelib"], ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3")
+    env = ansible_env(PYTHONPATH=purelib, ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     ran = fleet.new_commands(since)
