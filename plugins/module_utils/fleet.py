@@ -34,11 +34,12 @@ _SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LIM_VARS = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_ip", "ansible_host", "mxone_extra_dns",
             "mxone_extra_ips", "mxone_cert_mode", "mxone_encryption", "mxone_tls_client_verification",
             "mxone_media_encryption_types", "mxone_reload", "mxone_tls", "mxone_activate_window",
-            "mxone_activate_timezone", "mxone_command_path", "ansible_port")
+            "mxone_activate_timezone", "mxone_command_path", "mxone_import_require_ips", "ansible_port")
 DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url", "ansible_port")
 # Settings that act on the whole system: every LIM of it must agree.
 _SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload",
-                "mxone_tls", "mxone_activate_window", "mxone_activate_timezone", "mxone_command_path")
+                "mxone_tls", "mxone_activate_window", "mxone_activate_timezone", "mxone_command_path",
+                "mxone_import_require_ips")
 
 
 class FleetError(MxonePkiError):
@@ -146,9 +147,12 @@ def _system_settings(group, hosts, hostvars, problems):
         problems.check(group, "mxone_activate_timezone", time_zone, zone)
     command_path = problems.check(group, "mxone_command_path", validate_command_path,
                                   first.get("mxone_command_path"))
+    # A customer's certificate without a LIM's IP in its SAN: a warning (False) or a refusal (True).
+    require_ips = problems.check(group, "mxone_import_require_ips", _as_bool, first.get("mxone_import_require_ips"),
+                                 False)
     return dict(system=str(system_id) if system_id else None, domain=domain, encryption=encryption, tls=tls,
                 media_encryption_types=types, reload=reload_scope, window=window, timezone=zone,
-                command_path=command_path)
+                command_path=command_path, import_require_ips=require_ips)
 
 
 def _certificates(system, lims, problems):
@@ -168,6 +172,7 @@ def _certificates(system, lims, problems):
                                  lim=None, hosts=[e["host"] for e in shared], domain=system["domain"],
                                  lims=[dict(lim=e["lim"], ip=e["ip"]) for e in shared],
                                  extra_dns=extra_dns, extra_ips=extra_ips,
+                                 import_require_ips=system.get("import_require_ips", False),
                                  names=names.as_dict() if names else None))
     for entry in lims:
         if entry["cert_mode"] != "lim":
@@ -177,7 +182,8 @@ def _certificates(system, lims, problems):
         certificates.append(dict(id="%s-lim%d" % (system["system"], entry["lim"]), system=system["system"],
                                  mode="lim", lim=entry["lim"], hosts=[entry["host"]], domain=system["domain"],
                                  lims=[dict(lim=entry["lim"], ip=entry["ip"])], extra_dns=entry["extra_dns"],
-                                 extra_ips=entry["extra_ips"], names=names.as_dict() if names else None))
+                                 extra_ips=entry["extra_ips"], import_require_ips=system.get("import_require_ips", False),
+                                 names=names.as_dict() if names else None))
     return certificates
 
 

@@ -261,3 +261,32 @@ def test_garbage_is_not_reported_as_a_wrong_password(data):
         guess_format(data, "/in/server.crt")
     assert "not PEM, DER, PKCS#7 or PKCS#12" in caught.value.msg
     assert caught.value.file == "/in/server.crt" and caught.value.field is None
+
+
+# ------------------------------------------------------------------- coverage of the wanted names
+
+
+def test_names_not_covered_are_refused_naming_file_system_and_names(pki):
+    from _fixtures import DOMAIN, LIMS
+    from ansible_collections.mxone.pki.plugins.module_utils.naming import system_names
+
+    wanted = system_names(DOMAIN, LIMS + [{"lim": 4, "ip": "10.0.0.4"}])
+    with pytest.raises(MxonePkiError) as error:
+        import_signed(pki.leaf.pem, "incoming/sthlm/server.pem", NOW, ca_data=pem_cert(pki.int2.cert)
+                      + pem_cert(pki.int1.cert) + pem_cert(pki.root.cert), ca_source="ca.pem", key=pki.leaf.key,
+                      wanted=wanted, system="sthlm")
+    assert error.value.msg.startswith("incoming/sthlm/server.pem for system sthlm: not covered: the certificate "
+                                      "lacks SAN DNS lim4.mx.corp.net")
+    assert error.value.file == "incoming/sthlm/server.pem"
+
+
+def test_covered_names_give_the_coverage(pki):
+    from _fixtures import DOMAIN, LIMS
+    from ansible_collections.mxone.pki.plugins.module_utils.naming import system_names
+
+    imported = import_signed(pki.leaf.pem, "server.pem", NOW, ca_data=pem_cert(pki.int2.cert)
+                             + pem_cert(pki.int1.cert) + pem_cert(pki.root.cert), key=pki.leaf.key,
+                             wanted=system_names(DOMAIN, LIMS[:2]), require_ips=True)
+    assert imported.coverage.accepted
+    assert imported.coverage.extra_dns == ["lim3.mx.corp.net"]
+    assert imported.coverage.extra_ips == ["10.0.0.3"]
