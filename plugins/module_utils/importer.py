@@ -62,7 +62,11 @@ def read_certificates(data, source, fmt="auto"):
     if fmt == "pkcs7":
         try:
             if looks_like_pem(data):
-                certs = pkcs7.load_pem_pkcs7_certificates(data)
+                # through the one PEM splitter: text around the block, a BOM and CRLF are ignored
+                blocks = [b for b in split_pem(data, source=source)[0] if b.label in ("PKCS7", "CMS")]
+                if not blocks:
+                    raise ValueError("no PKCS7 block")
+                certs = sum((list(pkcs7.load_der_pkcs7_certificates(b.der)) for b in blocks), [])
             else:
                 certs = pkcs7.load_der_pkcs7_certificates(data)
         except ValueError as exc:
