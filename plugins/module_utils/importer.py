@@ -20,6 +20,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.coverage import cover
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.keys import key_fits_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.pem import looks_like_pem, split_pem
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import renew_window
 
 FORMATS = ("auto", "pem", "pkcs7", "pkcs12")
 
@@ -110,7 +111,7 @@ def read_pkcs12(data, password, source):
 
 
 def import_signed(main_data, main_source, now, ca_data=None, ca_source=None, key=None, password=None,
-                  fmt="auto", wanted=None, require_ips=False, system=None):
+                  fmt="auto", wanted=None, require_ips=False, system=None, renew_before=None):
     """Turn what came back from a customer's CA into (key, leaf, chain).
 
     ``key`` is the CSR's key kept on the controller; a PKCS#12 brings its
@@ -118,7 +119,8 @@ def import_signed(main_data, main_source, now, ca_data=None, ca_source=None, key
     self-signed root, a leaf or CA that is expired or not yet valid, and,
     when ``wanted`` (a ``naming.Names``) is given, a leaf that does not
     cover those names (``coverage.cover``; ``require_ips`` makes missing
-    IPs a refusal too; ``system`` is named in the message).
+    IPs a refusal too; ``system`` is named in the message), and, with
+    ``renew_before``, a leaf the next renewal check would renew at once.
     """
     if fmt not in FORMATS:
         raise MxonePkiError("unknown format %r; choose one of %s" % (fmt, ", ".join(FORMATS)), field="format")
@@ -148,6 +150,14 @@ def import_signed(main_data, main_source, now, ca_data=None, ca_source=None, key
         if problem:
             raise MxonePkiError("%s: %r is %s" % (all_sources, common_name(cert.subject), problem),
                                 file=main_source)
+    if renew_before is not None:
+        left = leaf.not_valid_after_utc - now
+        window = renew_window(leaf, renew_before)
+        if left <= window:
+            raise MxonePkiError("%s: %r expires on %s, within the renew-before window of %d day(s): it would be "
+                                "renewed at once; have the CSR signed with a longer validity"
+                                % (main_source, common_name(leaf.subject), leaf.not_valid_after_utc.date().isoformat(),
+                                   window.days), file=main_source)
     coverage = None
     if wanted is not None:
         coverage = cover(leaf, wanted, require_ips=require_ips)

@@ -104,6 +104,11 @@ options:
   system:
     description: The system the certificate is for, named in a refusal.
     type: str
+  renew_before:
+    description:
+      - Refuse a certificate that expires within this renew-before window, days (V(30)) or share of the lifetime
+        (V(10%)), as M(mxone.pki.cert_info) would renew it at once. Unset - only expired certificates are refused.
+    type: str
 notes:
   - "Runs on the controller; use C(delegate_to: localhost)."
 seealso:
@@ -189,7 +194,8 @@ from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, P
 from ansible_collections.mxone.pki.plugins.module_utils.importer import FORMATS, guess_format, import_signed
 from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key, load_private_key, public_key_der
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
-    backup_argument_spec, facts_diff, facts_of_file, fail, names_from_params, parse_now)
+    backup_argument_spec, facts_diff, facts_of_file, fail, names_from_params, parse_now,
+    parse_renew_before)
 
 
 def read_required(path, field):
@@ -219,6 +225,7 @@ def main():
         extra_ips=dict(type="list", elements="str", default=[]),
         require_ips=dict(type="bool", default=False),
         system=dict(type="str"),
+        renew_before=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_together=[("domain", "lims")],
                            supports_check_mode=True)
@@ -240,7 +247,9 @@ def main():
         wanted = names_from_params(params) if params["domain"] else None
         imported = import_signed(src, params["src"], now, ca_data=ca_data, ca_source=params["ca_src"],
                                  key=None if fmt == "pkcs12" else existing_key, password=params["password"],
-                                 fmt=fmt, wanted=wanted, require_ips=params["require_ips"], system=params["system"])
+                                 fmt=fmt, wanted=wanted, require_ips=params["require_ips"], system=params["system"],
+                                 renew_before=(parse_renew_before(params["renew_before"])
+                                               if params["renew_before"] is not None else None))
         before = facts_of_file(params["cert_path"], now)
         writer = Writer(module, backup=params["backup"])
         if existing_key is None or public_key_der(existing_key) != public_key_der(imported.key):

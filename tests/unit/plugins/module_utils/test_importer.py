@@ -381,3 +381,12 @@ def test_pkcs12_made_by_openssl(pki, tmp_path, args):
     with open(out_path, "rb") as handle:
         data = handle.read()
     assert_imported(import_signed(data, "server.pfx", NOW, password=PFX_PASSWORD), pki)
+
+
+def test_a_leaf_inside_the_renew_before_window_is_refused_before_anything_is_written(pki):
+    ca_data = pem_cert(pki.int2.cert) + pem_cert(pki.int1.cert) + pem_cert(pki.root.cert)
+    late = NOW + 350 * DAY  # the leaf expires at NOW + 364 days: 14 days left
+    with pytest.raises(MxonePkiError) as error:
+        import_signed(pki.leaf.pem, "server.pem", late, ca_data=ca_data, key=pki.leaf.key, renew_before=30)
+    assert "within the renew-before window of 30 day(s)" in error.value.msg
+    assert import_signed(pki.leaf.pem, "server.pem", late, ca_data=ca_data, key=pki.leaf.key, renew_before=7)
