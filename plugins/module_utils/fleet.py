@@ -155,9 +155,18 @@ def _system_settings(group, hosts, hostvars, problems):
                 command_path=command_path, import_require_ips=require_ips)
 
 
+def _own_certificate(entry, lims):
+    """A LIM with a certificate of its own: mode 'lim' (the enterprise CA's), or 'external' on some LIMs of the
+    system but not all (the customer's CA signs that LIM's own CSR, as for a TLS SIP route that needs a certain
+    root CA). 'external' on every LIM is the system's one shared customer certificate."""
+    if entry["cert_mode"] == "lim":
+        return True
+    return entry["cert_mode"] == "external" and any(e["cert_mode"] != "external" for e in lims)
+
+
 def _certificates(system, lims, problems):
-    """One certificate for the system's shared LIMs, one per 'lim'-mode LIM."""
-    shared = [entry for entry in lims if entry["cert_mode"] != "lim"]
+    """One certificate for the system's shared LIMs, one per 'lim'-mode LIM and per LIM that alone is external."""
+    shared = [entry for entry in lims if not _own_certificate(entry, lims)]
     modes = set(entry["cert_mode"] for entry in shared)
     if len(modes) > 1:
         problems.add(system["group"], "mxone_cert_mode", "mixes %s; LIMs sharing the system certificate "
@@ -175,12 +184,12 @@ def _certificates(system, lims, problems):
                                  import_require_ips=system.get("import_require_ips", False),
                                  names=names.as_dict() if names else None))
     for entry in lims:
-        if entry["cert_mode"] != "lim":
+        if not _own_certificate(entry, lims):
             continue
         names = problems.check(entry["host"], "mxone_extra_dns", lim_names, system["domain"], entry["lim"],
                                entry["ip"], entry["extra_dns"], entry["extra_ips"])
         certificates.append(dict(id="%s-lim%d" % (system["system"], entry["lim"]), system=system["system"],
-                                 mode="lim", lim=entry["lim"], hosts=[entry["host"]], domain=system["domain"],
+                                 mode=entry["cert_mode"], lim=entry["lim"], hosts=[entry["host"]], domain=system["domain"],
                                  lims=[dict(lim=entry["lim"], ip=entry["ip"])], extra_dns=entry["extra_dns"],
                                  extra_ips=entry["extra_ips"], import_require_ips=system.get("import_require_ips", False),
                                  names=names.as_dict() if names else None))
