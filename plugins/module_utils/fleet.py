@@ -21,7 +21,7 @@ import re
 from ansible_collections.mxone.pki.plugins.module_utils.activation import validate_command_path
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.naming import (
-    lim_fqdn, lim_names, system_names, validate_domain, validate_ip, validate_lim_number)
+    COMMON_NAMES, lim_fqdn, lim_names, system_names, validate_domain, validate_ip, validate_lim_number)
 from ansible_collections.mxone.pki.plugins.module_utils.rolling import Window, time_zone
 
 CERT_MODES = ("system", "lim", "external")
@@ -34,7 +34,8 @@ _SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LIM_VARS = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_ip", "ansible_host", "mxone_extra_dns",
             "mxone_extra_ips", "mxone_cert_mode", "mxone_encryption", "mxone_tls_client_verification",
             "mxone_media_encryption_types", "mxone_reload", "mxone_tls", "mxone_activate_window",
-            "mxone_activate_timezone", "mxone_command_path", "mxone_import_require_ips", "ansible_port")
+            "mxone_activate_timezone", "mxone_command_path", "mxone_import_require_ips", "mxone_cert_common_name",
+            "ansible_port")
 DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url", "ansible_port")
 # Settings that act on the whole system: every LIM of it must agree.
 _SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload",
@@ -111,7 +112,11 @@ def _lim_entry(host, hv, problems):
         value = hv.get(field)
         if value is not None and not isinstance(value, (list, tuple)):
             problems.add(host, field, "must be a list")
+    common_name = hv.get("mxone_cert_common_name") or "name"
+    if common_name not in COMMON_NAMES:
+        problems.add(host, "mxone_cert_common_name", "%r is not one of %s" % (common_name, ", ".join(COMMON_NAMES)))
     return dict(host=host, lim=lim, ip=ip, cert_mode=mode, tls_client_verification=verification,
+                common_name=common_name,
                 extra_dns=_as_list(hv.get("mxone_extra_dns")), extra_ips=_as_list(hv.get("mxone_extra_ips")))
 
 
@@ -174,24 +179,31 @@ def _certificates(system, lims, problems):
     certificates = []
     extra_dns = sorted(set(sum((e["extra_dns"] for e in shared), [])))
     extra_ips = sorted(set(sum((e["extra_ips"] for e in shared), [])))
+    common_names = sorted(set(e["common_name"] for e in shared))
+    if len(common_names) > 1:
+        problems.add(system["group"], "mxone_cert_common_name", "mixes %s among the LIMs that share the system "
+                     "certificate; one certificate has one CN" % " and ".join(common_names))
     if shared:
         names = problems.check(system["group"], "mxone_extra_dns", system_names, system["domain"],
-                               [dict(lim=e["lim"], ip=e["ip"]) for e in shared], extra_dns, extra_ips)
+                               [dict(lim=e["lim"], ip=e["ip"]) for e in shared], extra_dns, extra_ips,
+                               common_names[0] if len(common_names) == 1 else "name")
         certificates.append(dict(id=system["system"], system=system["system"], mode=shared[0]["cert_mode"],
                                  lim=None, hosts=[e["host"] for e in shared], domain=system["domain"],
                                  lims=[dict(lim=e["lim"], ip=e["ip"]) for e in shared],
                                  extra_dns=extra_dns, extra_ips=extra_ips,
                                  import_require_ips=system.get("import_require_ips", False),
+                                 common_name=common_names[0] if len(common_names) == 1 else "name",
                                  names=names.as_dict() if names else None))
     for entry in lims:
         if not _own_certificate(entry, lims):
             continue
         names = problems.check(entry["host"], "mxone_extra_dns", lim_names, system["domain"], entry["lim"],
-                               entry["ip"], entry["extra_dns"], entry["extra_ips"])
+                               entry["ip"], entry["extra_dns"], entry["extra_ips"], entry["common_name"])
         certificates.append(dict(id="%s-lim%d" % (system["system"], entry["lim"]), system=system["system"],
                                  mode=entry["cert_mode"], lim=entry["lim"], hosts=[entry["host"]], domain=system["domain"],
                                  lims=[dict(lim=entry["lim"], ip=entry["ip"])], extra_dns=entry["extra_dns"],
                                  extra_ips=entry["extra_ips"], import_require_ips=system.get("import_require_ips", False),
+                                 common_name=entry["common_name"],
                                  names=names.as_dict() if names else None))
     return certificates
 

@@ -63,6 +63,11 @@ options:
     type: list
     elements: str
     default: []
+  common_name:
+    description: The wanted CN, as for M(mxone.pki.server_cert); V(ip) - the LIM's IP address.
+    type: str
+    choices: [name, ip]
+    default: name
   names_match:
     description:
       - V(exact) - the names must be the wanted ones (certificates this collection issues).
@@ -174,6 +179,7 @@ def main():
             key_type=dict(type="str", choices=list(KEY_TYPES), no_log=False),
             renew_before=dict(type="str", default="30"),
             now=dict(type="str"),
+            common_name=dict(type="str", default="name", choices=["name", "ip"]),
             names_match=dict(type="str", default="exact", choices=list(NAME_MATCHES)),
             require_ips=dict(type="bool", default=False),
         ),

@@ -165,3 +165,17 @@ def test_import_require_ips_is_a_system_setting():
         build_plan({"mxone_a": ["a-lim1"]}, {"a-lim1": dict(HOSTVARS["a-lim1"], mxone_import_require_ips="maybe")}, [],
                    pki_dir="/pki")
     assert "mxone_import_require_ips: 'maybe' is not a boolean" in str(err.value)
+
+
+def test_ip_as_common_name_per_lim_and_refused_on_a_shared_certificate():
+    p = _two_lims(mxone_cert_mode="lim", mxone_cert_common_name="ip")
+    assert p["certificates"]["a-lim2"]["names"]["common_name"] == "192.0.2.12"
+    assert p["certificates"]["a-lim2"]["common_name"] == "ip"
+    assert p["certificates"]["a"]["names"]["common_name"] == "*.a.example.net"
+    with pytest.raises(FleetError) as err:
+        _two_lims(mxone_cert_common_name="ip")
+    assert "mxone_cert_common_name: mixes ip and name" in str(err.value)
+    hostvars = dict((h, dict(v, mxone_cert_common_name="ip")) for h, v in HOSTVARS.items() if h.startswith("a-"))
+    with pytest.raises(FleetError) as err:
+        build_plan({"mxone_a": ["a-lim1", "a-lim2"]}, hostvars, [], pki_dir="/pki")
+    assert "mxone_cert_common_name: ip (the IP address as CN) needs a certificate for one LIM" in str(err.value)
