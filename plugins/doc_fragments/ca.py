@@ -68,7 +68,8 @@ options:
     description: Extra SAN IP addresses (C(mxone_extra_ips)).
     type: list
     elements: str
-    default: []  common_name:
+    default: []
+  common_name:
     description:
       - V(name) - the CN is C(*.<domain>) (system certificate) or C(lim<N>.<domain>) (with O(lim)).
       - V(ip) - the CN is the LIM's IP address, for sites without DNS (C(mxone_cert_common_name)); the SAN is the

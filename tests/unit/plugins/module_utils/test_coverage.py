@@ -69,7 +69,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_cover_table(keys, case):
-    _, dns, ips, require_ips, accepted, missing_dns, missing_ips, extra_dns, extra_ips = case
+    dns, ips, require_ips, accepted, missing_dns, missing_ips, extra_dns, extra_ips = case[1:]
     got = cover(_cert(keys, dns, ips), WANTED, require_ips=require_ips)
     assert got.accepted is accepted
     assert (got.missing_dns, got.missing_ips, got.extra_dns, got.extra_ips) == (
@@ -116,7 +116,7 @@ def test_refusal_wording(keys):
 # The same rule decides renewals of imported certificates: an accepted import does not flap into names_changed.
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_renewal_with_cover_agrees_with_the_import(keys, case):
-    _, dns, ips, require_ips, accepted, missing_dns, _, _, _ = case
+    dns, ips, require_ips, accepted, missing_dns = case[1:6]
     cert = _cert(keys, dns, ips)
     decision = decide(Existing(cert, None, key_checked=False),
                       Wanted(WANTED, match="cover", require_ips=require_ips), NOW)
