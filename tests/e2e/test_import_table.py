@@ -190,10 +190,13 @@ class Fleet(LabFleet):
         with open(self.key, "rb") as handle:
             return serialization.load_pem_private_key(handle.read(), passphrase.encode())
 
-    def handshakes(self, root_file, retry_seconds=10):
-        """Each LIM's served certificate, read by a TLS client that checks the chain and the LIM's name."""
+    def handshakes(self, root_file, retry_seconds=10, names=None):
+        """Each LIM's (or those ``names``) served certificate, read by a TLS client that checks the chain and
+        the LIM's name."""
         served = {}
         for node in self.lims():
+            if names is not None and node["name"] not in names:
+                continue
             context = ssl.create_default_context(cafile=root_file)
             deadline = datetime.datetime.now() + datetime.timedelta(seconds=retry_seconds)
             while True:
@@ -375,3 +378,45 @@ def test_bad_file_on_a_running_system_changes_nothing(fleet, case):
     assert fleet.node_hashes() == before  # the download server's ca.pem included
     for name, cert in fleet.handshakes(root_file).items():
         assert cert.serial_number == leaf.serial_number, name
+
+
+# ------------------------------------------------------------------ a certificate per LIM from the customer's CA
+
+def test_one_lim_external_with_its_ip_as_cn_beside_the_enterprise_ca(fleet):
+    """lab1-lim2 alone is external (a TLS SIP route that needs the customer's root) with its IP as CN (no DNS at
+    the site); lab1-lim1 goes back to the enterprise CA. One CSR for lim2 only; then each LIM serves its own."""
+    data = yaml.safe_load(open(fleet.inventory))
+    group = data["all"]["children"]["mxone_systems"]["children"]["mxone_lab1"]
+    group["vars"]["mxone_cert_mode"] = "system"
+    group["hosts"]["lab1-lim2"].update(mxone_cert_mode="external", mxone_cert_common_name="ip")
+    with open(fleet.inventory, "w") as handle:
+        handle.write(yaml.safe_dump(data))
+    # lim1 serves the customer's certificate still: replacing the fleet's CA is on purpose here
+    first = fleet.rollout("-e", "mxone_ca_create=true")
+    assert first.rc != 0 and "waiting for the customer's CA" in first.output, first.output[-4000:]
+    csr_path = os.path.join(fleet.pki, "certs", "lab1-lim2", "server.csr")
+    lim2 = fleet.status()["lab1-lim2"]
+    with open(csr_path, "rb") as handle:
+        csr_pem = handle.read()
+    csr = x509.load_pem_x509_csr(csr_pem)
+    assert csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == lim2["ip"]
+    san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == [lim2["fqdn"]]
+    ca = fleet.ca("enterprise")
+    leaf = ca.sign(csr_pem)
+    shutil.rmtree(fleet.drop, ignore_errors=True)
+    drop = os.path.join(fleet.pki, "incoming", "lab1-lim2")
+    os.makedirs(drop, exist_ok=True)
+    with open(os.path.join(drop, "server.pem"), "wb") as handle:
+        handle.write(pem(leaf) + pem(ca.inter) + pem(ca.root))
+    second = fleet.rollout("-e", "mxone_ca_create=true")
+    assert second.rc == 0, second.output[-4000:]
+    context = ssl.create_default_context(cafile=fleet.root_file("enterprise"))
+    with socket.create_connection((lim2["ip"], 5061), timeout=5) as sock:
+        with context.wrap_socket(sock, server_hostname=lim2["fqdn"]) as tls:
+            served = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+    assert served.serial_number == leaf.serial_number
+    assert served.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == lim2["ip"]
+    enterprise_ca = os.path.join(fleet.pki, "ca", "ca.pem")
+    lim1 = fleet.handshakes(enterprise_ca, names=["lab1-lim1"])["lab1-lim1"]  # lim1 back on the enterprise CA
+    assert lim1.issuer != leaf.issuer
