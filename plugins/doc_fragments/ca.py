@@ -69,4 +69,12 @@ options:
     type: list
     elements: str
     default: []
+  common_name:
+    description:
+      - V(name) - the CN is C(*.<domain>) (system certificate) or C(lim<N>.<domain>) (with O(lim)).
+      - V(ip) - the CN is the LIM's IP address, for sites without DNS (C(mxone_cert_common_name)); the SAN is the
+        same. Only for a certificate of one LIM.
+    type: str
+    choices: [name, ip]
+    default: name
 """

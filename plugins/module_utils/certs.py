@@ -14,7 +14,7 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import (
-    InvalidSignature, NameOID, ec, hashes, padding, rsa, serialization, x509)
+    InvalidSignature, NameOID, UnsupportedAlgorithm, hashes, serialization, x509)
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.keys import public_key_fingerprint
 from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
@@ -55,19 +55,17 @@ def is_self_issued(cert):
 
 
 def signed_by(cert, issuer):
-    """True when ``issuer``'s key signed ``cert`` and the names link."""
+    """True when ``issuer``'s key signed ``cert`` and the names link.
+
+    cryptography's ``verify_directly_issued_by`` checks the signature with
+    whatever the certificate says it uses: RSA with PKCS#1 v1.5 or PSS,
+    ECDSA, Ed25519, Ed448 (customer CAs use them all).
+    """
     if cert.issuer != issuer.subject:
         return False
-    public = issuer.public_key()
     try:
-        if isinstance(public, rsa.RSAPublicKey):
-            public.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
-                          cert.signature_hash_algorithm)
-        elif isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
-        else:
-            cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
 

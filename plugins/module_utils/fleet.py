@@ -21,7 +21,7 @@ import re
 from ansible_collections.mxone.pki.plugins.module_utils.activation import validate_command_path
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.naming import (
-    lim_fqdn, lim_names, system_names, validate_domain, validate_ip, validate_lim_number)
+    COMMON_NAMES, lim_fqdn, lim_names, system_names, validate_domain, validate_ip, validate_lim_number)
 from ansible_collections.mxone.pki.plugins.module_utils.rolling import Window, time_zone
 
 CERT_MODES = ("system", "lim", "external")
@@ -34,11 +34,13 @@ _SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LIM_VARS = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_ip", "ansible_host", "mxone_extra_dns",
             "mxone_extra_ips", "mxone_cert_mode", "mxone_encryption", "mxone_tls_client_verification",
             "mxone_media_encryption_types", "mxone_reload", "mxone_tls", "mxone_activate_window",
-            "mxone_activate_timezone", "mxone_command_path", "ansible_port")
+            "mxone_activate_timezone", "mxone_command_path", "mxone_import_require_ips", "mxone_cert_common_name",
+            "ansible_port")
 DOWNLOAD_VARS = ("mxone_download_dir", "ansible_host", "mxone_download_url", "ansible_port")
 # Settings that act on the whole system: every LIM of it must agree.
 _SYSTEM_WIDE = ("mxone_system", "mxone_domain", "mxone_encryption", "mxone_media_encryption_types", "mxone_reload",
-                "mxone_tls", "mxone_activate_window", "mxone_activate_timezone", "mxone_command_path")
+                "mxone_tls", "mxone_activate_window", "mxone_activate_timezone", "mxone_command_path",
+                "mxone_import_require_ips")
 
 
 class FleetError(MxonePkiError):
@@ -110,7 +112,11 @@ def _lim_entry(host, hv, problems):
         value = hv.get(field)
         if value is not None and not isinstance(value, (list, tuple)):
             problems.add(host, field, "must be a list")
+    common_name = hv.get("mxone_cert_common_name") or "name"
+    if common_name not in COMMON_NAMES:
+        problems.add(host, "mxone_cert_common_name", "%r is not one of %s" % (common_name, ", ".join(COMMON_NAMES)))
     return dict(host=host, lim=lim, ip=ip, cert_mode=mode, tls_client_verification=verification,
+                common_name=common_name,
                 extra_dns=_as_list(hv.get("mxone_extra_dns")), extra_ips=_as_list(hv.get("mxone_extra_ips")))
 
 
@@ -146,14 +152,26 @@ def _system_settings(group, hosts, hostvars, problems):
         problems.check(group, "mxone_activate_timezone", time_zone, zone)
     command_path = problems.check(group, "mxone_command_path", validate_command_path,
                                   first.get("mxone_command_path"))
+    # A customer's certificate without a LIM's IP in its SAN: a warning (False) or a refusal (True).
+    require_ips = problems.check(group, "mxone_import_require_ips", _as_bool, first.get("mxone_import_require_ips"),
+                                 False)
     return dict(system=str(system_id) if system_id else None, domain=domain, encryption=encryption, tls=tls,
                 media_encryption_types=types, reload=reload_scope, window=window, timezone=zone,
-                command_path=command_path)
+                command_path=command_path, import_require_ips=require_ips)
+
+
+def _own_certificate(entry, lims):
+    """A LIM with a certificate of its own: mode 'lim' (the enterprise CA's), or 'external' on some LIMs of the
+    system but not all (the customer's CA signs that LIM's own CSR, as for a TLS SIP route that needs a certain
+    root CA). 'external' on every LIM is the system's one shared customer certificate."""
+    if entry["cert_mode"] == "lim":
+        return True
+    return entry["cert_mode"] == "external" and any(e["cert_mode"] != "external" for e in lims)
 
 
 def _certificates(system, lims, problems):
-    """One certificate for the system's shared LIMs, one per 'lim'-mode LIM."""
-    shared = [entry for entry in lims if entry["cert_mode"] != "lim"]
+    """One certificate for the system's shared LIMs, one per 'lim'-mode LIM and per LIM that alone is external."""
+    shared = [entry for entry in lims if not _own_certificate(entry, lims)]
     modes = set(entry["cert_mode"] for entry in shared)
     if len(modes) > 1:
         problems.add(system["group"], "mxone_cert_mode", "mixes %s; LIMs sharing the system certificate "
@@ -161,23 +179,32 @@ def _certificates(system, lims, problems):
     certificates = []
     extra_dns = sorted(set(sum((e["extra_dns"] for e in shared), [])))
     extra_ips = sorted(set(sum((e["extra_ips"] for e in shared), [])))
+    common_names = sorted(set(e["common_name"] for e in shared))
+    if len(common_names) > 1:
+        problems.add(system["group"], "mxone_cert_common_name", "mixes %s among the LIMs that share the system "
+                     "certificate; one certificate has one CN" % " and ".join(common_names))
     if shared:
         names = problems.check(system["group"], "mxone_extra_dns", system_names, system["domain"],
-                               [dict(lim=e["lim"], ip=e["ip"]) for e in shared], extra_dns, extra_ips)
+                               [dict(lim=e["lim"], ip=e["ip"]) for e in shared], extra_dns, extra_ips,
+                               common_names[0] if len(common_names) == 1 else "name")
         certificates.append(dict(id=system["system"], system=system["system"], mode=shared[0]["cert_mode"],
                                  lim=None, hosts=[e["host"] for e in shared], domain=system["domain"],
                                  lims=[dict(lim=e["lim"], ip=e["ip"]) for e in shared],
                                  extra_dns=extra_dns, extra_ips=extra_ips,
+                                 import_require_ips=system.get("import_require_ips", False),
+                                 common_name=common_names[0] if len(common_names) == 1 else "name",
                                  names=names.as_dict() if names else None))
     for entry in lims:
-        if entry["cert_mode"] != "lim":
+        if not _own_certificate(entry, lims):
             continue
         names = problems.check(entry["host"], "mxone_extra_dns", lim_names, system["domain"], entry["lim"],
-                               entry["ip"], entry["extra_dns"], entry["extra_ips"])
+                               entry["ip"], entry["extra_dns"], entry["extra_ips"], entry["common_name"])
         certificates.append(dict(id="%s-lim%d" % (system["system"], entry["lim"]), system=system["system"],
-                                 mode="lim", lim=entry["lim"], hosts=[entry["host"]], domain=system["domain"],
+                                 mode=entry["cert_mode"], lim=entry["lim"], hosts=[entry["host"]], domain=system["domain"],
                                  lims=[dict(lim=entry["lim"], ip=entry["ip"])], extra_dns=entry["extra_dns"],
-                                 extra_ips=entry["extra_ips"], names=names.as_dict() if names else None))
+                                 extra_ips=entry["extra_ips"], import_require_ips=system.get("import_require_ips", False),
+                                 common_name=entry["common_name"],
+                                 names=names.as_dict() if names else None))
     return certificates
 
 

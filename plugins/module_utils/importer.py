@@ -16,19 +16,22 @@ __metaclass__ = type
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import pkcs7, pkcs12, x509
 from ansible_collections.mxone.pki.plugins.module_utils.certs import common_name, validity_problem
 from ansible_collections.mxone.pki.plugins.module_utils.chain import find_leaf, order_chain
+from ansible_collections.mxone.pki.plugins.module_utils.coverage import cover
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.keys import key_fits_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.pem import looks_like_pem, split_pem
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import renew_window
 
 FORMATS = ("auto", "pem", "pkcs7", "pkcs12")
 
 
 class Imported(object):
-    def __init__(self, key, leaf, chain, repaired=False):
+    def __init__(self, key, leaf, chain, repaired=False, coverage=None):
         self.key = key
         self.leaf = leaf
         self.chain = chain
         self.repaired = repaired
+        self.coverage = coverage  # coverage.Coverage of the wanted names, when they were given
 
 
 def guess_format(data, source=""):
@@ -60,7 +63,11 @@ def read_certificates(data, source, fmt="auto"):
     if fmt == "pkcs7":
         try:
             if looks_like_pem(data):
-                certs = pkcs7.load_pem_pkcs7_certificates(data)
+                # through the one PEM splitter: text around the block, a BOM and CRLF are ignored
+                blocks = [b for b in split_pem(data, source=source)[0] if b.label in ("PKCS7", "CMS")]
+                if not blocks:
+                    raise ValueError("no PKCS7 block")
+                certs = sum((list(pkcs7.load_der_pkcs7_certificates(b.der)) for b in blocks), [])
             else:
                 certs = pkcs7.load_der_pkcs7_certificates(data)
         except ValueError as exc:
@@ -104,12 +111,16 @@ def read_pkcs12(data, password, source):
 
 
 def import_signed(main_data, main_source, now, ca_data=None, ca_source=None, key=None, password=None,
-                  fmt="auto"):
+                  fmt="auto", wanted=None, require_ips=False, system=None, renew_before=None):
     """Turn what came back from a customer's CA into (key, leaf, chain).
 
     ``key`` is the CSR's key kept on the controller; a PKCS#12 brings its
     own. Refuses: a key that does not fit, a chain that does not link to a
-    self-signed root, a leaf or CA that is expired or not yet valid.
+    self-signed root, a leaf or CA that is expired or not yet valid, and,
+    when ``wanted`` (a ``naming.Names``) is given, a leaf that does not
+    cover those names (``coverage.cover``; ``require_ips`` makes missing
+    IPs a refusal too; ``system`` is named in the message), and, with
+    ``renew_before``, a leaf the next renewal check would renew at once.
     """
     if fmt not in FORMATS:
         raise MxonePkiError("unknown format %r; choose one of %s" % (fmt, ", ".join(FORMATS)), field="format")
@@ -139,4 +150,18 @@ def import_signed(main_data, main_source, now, ca_data=None, ca_source=None, key
         if problem:
             raise MxonePkiError("%s: %r is %s" % (all_sources, common_name(cert.subject), problem),
                                 file=main_source)
-    return Imported(key, leaf, chain, repaired)
+    if renew_before is not None:
+        left = leaf.not_valid_after_utc - now
+        window = renew_window(leaf, renew_before)
+        if left <= window:
+            raise MxonePkiError("%s: %r expires on %s, within the renew-before window of %d day(s): it would be "
+                                "renewed at once; have the CSR signed with a longer validity"
+                                % (main_source, common_name(leaf.subject), leaf.not_valid_after_utc.date().isoformat(),
+                                   window.days), file=main_source)
+    coverage = None
+    if wanted is not None:
+        coverage = cover(leaf, wanted, require_ips=require_ips)
+        refusal = coverage.refusal(main_source, system)
+        if refusal:
+            raise MxonePkiError(refusal, file=main_source, field="names")
+    return Imported(key, leaf, chain, repaired, coverage)

@@ -21,7 +21,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.files import read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.issue import DEFAULT_VALIDITY_DAYS
 from ansible_collections.mxone.pki.plugins.module_utils.keys import (
     DEFAULT_DIGEST, DEFAULT_KEY_TYPE, DIGESTS, KEY_TYPES, load_private_key)
-from ansible_collections.mxone.pki.plugins.module_utils.naming import lim_names, system_names
+from ansible_collections.mxone.pki.plugins.module_utils.naming import COMMON_NAMES, lim_names, system_names
 from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS, Existing
 
 
@@ -42,6 +42,7 @@ def names_argument_spec():
         lim=dict(type="int"),
         extra_dns=dict(type="list", elements="str", default=[]),
         extra_ips=dict(type="list", elements="str", default=[]),
+        common_name=dict(type="str", default="name", choices=list(COMMON_NAMES)),
     )
 
 
@@ -69,13 +70,14 @@ def backup_argument_spec():
 
 def names_from_params(params):
     """The wanted ``Names``: a system's wildcard set, or one LIM's when ``lim`` is set."""
+    common_name = params.get("common_name") or "name"
     if params.get("lim") is None:
-        return system_names(params["domain"], params["lims"], params["extra_dns"], params["extra_ips"])
+        return system_names(params["domain"], params["lims"], params["extra_dns"], params["extra_ips"], common_name)
     matches = [entry for entry in params["lims"] if str(entry.get("lim")) == str(params["lim"])]
     if not matches:
         raise MxonePkiError("LIM %s is not in lims" % params["lim"], field="lim")
     return lim_names(params["domain"], params["lim"], matches[0].get("ip"), params["extra_dns"],
-                     params["extra_ips"])
+                     params["extra_ips"], common_name)
 
 
 def load_ca_from_params(params):

@@ -110,12 +110,38 @@ def _extras(extra_dns, extra_ips):
     return dns, ips
 
 
-def system_names(domain, lims, extra_dns=None, extra_ips=None):
+COMMON_NAMES = ("name", "ip")
+
+
+def _ip_common_name(lims, what):
+    """The CN when ``mxone_cert_common_name`` is ``ip``: the node's IP (for sites without DNS); SAN unchanged.
+
+    One certificate has one CN: it must be for exactly one LIM, and that LIM needs an IP.
+    """
+    if len(lims) != 1:
+        raise MxonePkiError("ip (the IP address as CN) needs a certificate for one LIM; %s shares one among %d LIMs: "
+                            "give each LIM its own with mxone_cert_mode lim" % (what, len(lims)),
+                            field="mxone_cert_common_name")
+    if lims[0].get("ip") is None:
+        raise MxonePkiError("ip (the IP address as CN): %s has no IP address" % what, field="mxone_cert_common_name")
+    return validate_ip(lims[0]["ip"])
+
+
+def _check_common_name(common_name):
+    if common_name not in COMMON_NAMES:
+        raise MxonePkiError("%r is not one of %s" % (common_name, ", ".join(COMMON_NAMES)),
+                            field="mxone_cert_common_name")
+
+
+def system_names(domain, lims, extra_dns=None, extra_ips=None, common_name="name"):
     """Names of the one wildcard certificate a system's LIMs share.
 
     ``lims`` is a list of ``{"lim": N, "ip": "a.b.c.d"}``. Duplicate LIM
     numbers are refused: two nodes cannot both be ``lim2``.
+    ``common_name='ip'``: the CN is the LIM's IP instead of the wildcard
+    (only for a system of one LIM); the SAN is the same.
     """
+    _check_common_name(common_name)
     domain = validate_domain(domain)
     if not lims:
         raise MxonePkiError("a system needs at least one LIM", field="mxone_lim")
@@ -129,16 +155,24 @@ def system_names(domain, lims, extra_dns=None, extra_ips=None):
         dns.append(lim_fqdn(number, domain))
         if entry.get("ip") is not None:
             ips.append(validate_ip(entry["ip"]))
+    if common_name == "ip":
+        return Names(_ip_common_name(lims, "the system certificate of %s" % domain), dns, ips)
     return Names(wildcard_cn(domain), dns, ips)
 
 
-def lim_names(domain, lim, ip=None, extra_dns=None, extra_ips=None):
-    """Names of a per-LIM certificate: CN and SAN ``lim<N>.<domain>`` plus its IP."""
+def lim_names(domain, lim, ip=None, extra_dns=None, extra_ips=None, common_name="name"):
+    """Names of a per-LIM certificate: CN and SAN ``lim<N>.<domain>`` plus its IP.
+
+    ``common_name='ip'``: the CN is the LIM's IP (sites without DNS); the SAN is the same.
+    """
+    _check_common_name(common_name)
     fqdn = lim_fqdn(lim, domain)
     dns, ips = _extras(extra_dns, extra_ips)
     dns.append(fqdn)
     if ip is not None:
         ips.append(validate_ip(ip))
+    if common_name == "ip":
+        return Names(_ip_common_name([{"lim": lim, "ip": ip}], fqdn), dns, ips)
     return Names(fqdn, dns, ips)
 
 

@@ -61,21 +61,39 @@ def markers_on_own_lines(text):
     return True
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def pem_text(data, source="PEM data"):
+    """``data`` as text, without a UTF-8 byte order mark.
+
+    Non-ASCII bytes are allowed only outside the blocks (a ``friendlyName``
+    in Bag Attributes); inside one they fail the base64 check. Bytes with
+    no BEGIN line at all are refused as not PEM (DER, most likely).
+    """
+    if isinstance(data, bytes):
+        if data.startswith(_BOM):
+            data = data[len(_BOM):]
+        try:
+            return data.decode("ascii")
+        except UnicodeDecodeError:
+            if b"-----BEGIN " not in data:
+                raise MxonePkiError("%s is not PEM text (it holds non-ASCII bytes; DER?)" % source)
+            return data.decode("latin-1")
+    return data[1:] if data.startswith("\ufeff") else data
+
+
 def split_pem(data, source="PEM data", strict=False):
     """Return ``(blocks, repaired)`` for PEM ``data`` (bytes or text).
 
-    Text outside blocks (OpenSSL's "Bag Attributes", comments) is ignored.
+    Text outside blocks (OpenSSL's "Bag Attributes" and ``subject=``/``issuer=``
+    lines, comments, even in UTF-8), a UTF-8 byte order mark and CRLF line
+    ends are ignored: only the blocks are kept, and callers re-emit them.
     A BEGIN without its END, a mismatched END, or a body that is not base64
     raises ``MxonePkiError`` naming the block. With ``strict`` a marker that
     is not on its own line is an error instead of a repair.
     """
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("ascii")
-        except UnicodeDecodeError:
-            raise MxonePkiError("%s is not PEM text (it holds non-ASCII bytes; DER?)" % source)
-    else:
-        text = data
+    text = pem_text(data, source)
     repaired = not markers_on_own_lines(text)
     if repaired and strict:
         for number, line in enumerate(text.splitlines(), 1):

@@ -19,6 +19,7 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.mxone.pki.plugins.module_utils.certs import common_name, signed_by
+from ansible_collections.mxone.pki.plugins.module_utils.coverage import cover
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.keys import key_fits_certificate, key_type_of
 from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
@@ -45,13 +46,28 @@ class Existing(object):
         self.key_checked = key_checked
 
 
-class Wanted(object):
-    """What the certificate must be: names, issuing CA (None: not ours), key type."""
+NAME_MATCHES = ("exact", "cover")
 
-    def __init__(self, names, issuer=None, key_type=None):
+
+class Wanted(object):
+    """What the certificate must be: names, issuing CA (None: not ours), key type.
+
+    ``match='exact'`` (certificates this collection issues): the names must
+    be the wanted ones, no more, no less. ``match='cover'`` (certificates a
+    customer's CA signed): the coverage rule of ``coverage.py``, the same
+    one the import applied, so an accepted import is not renewed for its
+    names on the next run; ``require_ips`` makes a missing IP a refusal.
+    """
+
+    def __init__(self, names, issuer=None, key_type=None, match="exact", require_ips=False):
+        if match not in NAME_MATCHES:
+            raise MxonePkiError("names match must be one of %s, not %r" % (", ".join(NAME_MATCHES), match),
+                                field="names_match")
         self.names = names
         self.issuer = issuer
         self.key_type = key_type
+        self.match = match
+        self.require_ips = require_ips
 
 
 class Decision(object):
@@ -112,9 +128,14 @@ def _why(existing, wanted, now, renew_before, force):
     if wanted.issuer is not None and not signed_by(cert, wanted.issuer):
         return "issuer_changed", "issued by %r, wanted %r" % (common_name(cert.issuer),
                                                               common_name(wanted.issuer.subject))
-    have = names_of_certificate(cert)
-    if have != wanted.names:
-        return "names_changed", _names_detail(have, wanted.names)
+    if wanted.match == "cover":
+        refusal = cover(cert, wanted.names, wanted.require_ips).refusal()
+        if refusal:
+            return "names_changed", refusal
+    else:
+        have = names_of_certificate(cert)
+        if have != wanted.names:
+            return "names_changed", _names_detail(have, wanted.names)
     have_type = key_type_of(cert.public_key())
     if wanted.key_type and have_type != wanted.key_type:
         return "key_policy", "key is %s, policy wants %s" % (have_type, wanted.key_type)

@@ -24,6 +24,11 @@ description:
   - Refused, with nothing written; a key that does not fit the certificate, a chain that does not link to a
     self-signed root, a certificate that is expired or not yet valid, a wrong PKCS#12 password, a file
     without a server certificate.
+  - With O(domain) and O(lims), the names are judged by coverage, not equality; the SAN must cover every LIM
+    FQDN and every O(extra_dns), exactly or by a wildcard one label deep (RFC 6125; the CN counts only when
+    there is no SAN). A missing FQDN is refused, naming it, the file and O(system). A missing IP is a warning
+    naming it, or a refusal with O(require_ips). Extra names are reported in RV(coverage), never refused.
+  - Text outside PEM blocks (C(Bag Attributes), C(subject=) lines), a UTF-8 BOM and CRLF line ends are ignored.
 author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -72,6 +77,38 @@ options:
   now:
     description: Take this ISO 8601 time as the current time for the validity checks. Default is the clock.
     type: str
+  domain:
+    description: The MX-ONE domain; with O(lims), the names the certificate must cover.
+    type: str
+  lims:
+    description: The LIMs, each C({lim, ip}), as for M(mxone.pki.cert_request).
+    type: list
+    elements: dict
+  lim:
+    description: The certificate is for this one LIM (of O(lims)).
+    type: int
+  extra_dns:
+    description: Extra SAN DNS names the certificate must cover.
+    type: list
+    elements: str
+    default: []
+  extra_ips:
+    description: Extra SAN IPs the certificate should carry (missing ones are treated like LIM IPs).
+    type: list
+    elements: str
+    default: []
+  require_ips:
+    description: Refuse a certificate whose SAN lacks a wanted IP, instead of warning.
+    type: bool
+    default: false
+  system:
+    description: The system the certificate is for, named in a refusal.
+    type: str
+  renew_before:
+    description:
+      - Refuse a certificate that expires within this renew-before window, days (V(30)) or share of the lifetime
+        (V(10%)), as M(mxone.pki.cert_info) would renew it at once. Unset - only expired certificates are refused.
+    type: str
 notes:
   - "Runs on the controller; use C(delegate_to: localhost)."
 seealso:
@@ -89,6 +126,9 @@ EXAMPLES = r"""
     key_passphrase: "{{ mxone_ca_passphrase }}"
     cert_path: pki/certs/sthlm/server.pem
     chain_path: pki/certs/sthlm/chain.pem
+    system: sthlm
+    domain: sthlm.mx.example.net
+    lims: [{lim: 1, ip: 192.0.2.11}, {lim: 2, ip: 192.0.2.12}]
   delegate_to: localhost
 
 - name: Import a PKCS#12 file (key included, no CSR needed)
@@ -131,6 +171,12 @@ repaired:
   description: Whether BEGIN/END lines had to be put on lines of their own.
   returned: success
   type: bool
+coverage:
+  description:
+    - How the certificate covers the wanted names (with O(domain)); V(accepted), V(missing_dns), V(missing_ips),
+      V(extra_dns), V(extra_ips), V(require_ips).
+  returned: success, with O(domain)
+  type: dict
 changed_files:
   description: Files written (or, in check mode, that would be).
   returned: always
@@ -148,7 +194,8 @@ from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, P
 from ansible_collections.mxone.pki.plugins.module_utils.importer import FORMATS, guess_format, import_signed
 from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key, load_private_key, public_key_der
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
-    backup_argument_spec, facts_diff, facts_of_file, fail, parse_now)
+    backup_argument_spec, facts_diff, facts_of_file, fail, names_from_params, parse_now,
+    parse_renew_before)
 
 
 def read_required(path, field):
@@ -171,8 +218,17 @@ def main():
         chain_path=dict(type="path"),
         bundle_path=dict(type="path"),
         now=dict(type="str"),
+        domain=dict(type="str"),
+        lims=dict(type="list", elements="dict"),
+        lim=dict(type="int"),
+        extra_dns=dict(type="list", elements="str", default=[]),
+        extra_ips=dict(type="list", elements="str", default=[]),
+        require_ips=dict(type="bool", default=False),
+        system=dict(type="str"),
+        renew_before=dict(type="str"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, required_together=[("domain", "lims")],
+                           supports_check_mode=True)
     require_cryptography(module)
     params = module.params
     try:
@@ -188,9 +244,12 @@ def main():
         elif fmt != "pkcs12":
             raise MxonePkiError("%s does not exist: PEM and PKCS#7 imports need the key the CSR was made with"
                                 % params["key_path"], file=params["key_path"], field="key_path")
+        wanted = names_from_params(params) if params["domain"] else None
         imported = import_signed(src, params["src"], now, ca_data=ca_data, ca_source=params["ca_src"],
                                  key=None if fmt == "pkcs12" else existing_key, password=params["password"],
-                                 fmt=fmt)
+                                 fmt=fmt, wanted=wanted, require_ips=params["require_ips"], system=params["system"],
+                                 renew_before=(parse_renew_before(params["renew_before"])
+                                               if params["renew_before"] is not None else None))
         before = facts_of_file(params["cert_path"], now)
         writer = Writer(module, backup=params["backup"])
         if existing_key is None or public_key_der(existing_key) != public_key_der(imported.key):
@@ -207,6 +266,10 @@ def main():
         fail(module, error)
     if imported.repaired:
         module.warn("BEGIN/END lines in %s were not on lines of their own; repaired" % params["src"])
+    if imported.coverage is not None:
+        for warning in imported.coverage.warnings():
+            module.warn("%s%s: %s" % (params["src"], " (system %s)" % params["system"] if params["system"] else "",
+                                      warning))
     after = facts(imported.leaf, now)
     if new_cert:
         reason, detail = "imported", "certificate %s (serial %s) from %s" % (after["subject"], after["serial"], fmt)
@@ -217,6 +280,8 @@ def main():
     result = dict(changed=bool(writer.changed_paths), reason=reason, detail=detail, format=fmt, certificate=after,
                   chain=[c.subject.rfc4514_string() for c in imported.chain], repaired=imported.repaired,
                   changed_files=writer.changed_paths)
+    if imported.coverage is not None:
+        result["coverage"] = imported.coverage.as_dict()
     if module._diff:
         result["diff"] = facts_diff(params["cert_path"], before, after)
     module.exit_json(**result)

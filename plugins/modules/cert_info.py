@@ -63,6 +63,23 @@ options:
     type: list
     elements: str
     default: []
+  common_name:
+    description: The wanted CN, as for M(mxone.pki.server_cert); V(ip) - the LIM's IP address.
+    type: str
+    choices: [name, ip]
+    default: name
+  names_match:
+    description:
+      - V(exact) - the names must be the wanted ones (certificates this collection issues).
+      - V(cover) - the coverage rule of M(mxone.pki.cert_import) (a customer's CA signed it); extra names are fine,
+        a missing FQDN gives V(names_changed), a missing IP too only with O(require_ips).
+    type: str
+    choices: [exact, cover]
+    default: exact
+  require_ips:
+    description: With O(names_match=cover), a missing wanted IP gives V(names_changed).
+    type: bool
+    default: false
   key_type:
     description: Key type the policy wants; another gives V(key_policy).
     type: str
@@ -130,7 +147,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     fail, load_existing, names_from_params, parse_now, parse_renew_before)
 from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.pem import PRIVATE_KEY_LABELS
-from ansible_collections.mxone.pki.plugins.module_utils.renewal import Existing, Wanted, decide
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import NAME_MATCHES, Existing, Wanted, decide
 
 
 def read_bundle(data, path, now):
@@ -162,6 +179,9 @@ def main():
             key_type=dict(type="str", choices=list(KEY_TYPES), no_log=False),
             renew_before=dict(type="str", default="30"),
             now=dict(type="str"),
+            common_name=dict(type="str", default="name", choices=["name", "ip"]),
+            names_match=dict(type="str", default="exact", choices=list(NAME_MATCHES)),
+            require_ips=dict(type="bool", default=False),
         ),
         required_together=[("domain", "lims")],
         supports_check_mode=True,
@@ -197,7 +217,9 @@ def main():
             wanted_names = names_of_certificate(existing.cert)  # no wish given: only dates and issuer count
         else:
             wanted_names = None
-        decision = decide(existing, Wanted(wanted_names, issuer, params["key_type"]), now,
+        wanted = Wanted(wanted_names, issuer, params["key_type"], match=params["names_match"],
+                        require_ips=params["require_ips"])
+        decision = decide(existing, wanted, now,
                           parse_renew_before(params["renew_before"]))
         result["decision"] = decision.as_dict()
     except MxonePkiError as error:

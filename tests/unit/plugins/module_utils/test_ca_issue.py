@@ -311,3 +311,20 @@ def test_issue_from_a_ca_with_its_own_key_identifier(tmp_path, keys, server, sys
     ca_path, leaf_path = write(tmp_path, "ca.pem", pem_cert(cert)), write(tmp_path, "leaf.pem", pem_cert(leaf))
     result = openssl("verify", "-attime", attime(), "-CAfile", ca_path, leaf_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_ip_as_common_name_is_issued_with_the_same_san_and_verifies_by_ip(tmp_path, enterprise_ca, keys):
+    """mxone_cert_common_name: ip - the node's IP as CN where a site has no DNS; openssl checks the IP."""
+    from ansible_collections.mxone.pki.plugins.module_utils.issue import issue_server_certificate
+
+    names = lim_names(DOMAIN, 2, "10.0.0.2", common_name="ip")
+    cert = issue_server_certificate(enterprise_ca, keys["server"].public_key(), names, NOW)
+    assert cn_of(cert) == "10.0.0.2"
+    assert names_of_certificate(cert) == names
+    assert names_of_certificate(cert).dns == lim_names(DOMAIN, 2, "10.0.0.2").dns
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pem_cert(enterprise_ca.cert))
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(pem_cert(cert))
+    out = openssl("verify", "-attime", attime(), "-CAfile", str(ca), "-verify_ip", "10.0.0.2", str(leaf))
+    assert out.returncode == 0, out.stderr

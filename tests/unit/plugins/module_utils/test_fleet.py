@@ -127,3 +127,55 @@ def test_a_bad_window_names_its_variable_once(window, zone, expected):
         build_plan({"mxone_a": ["a-lim1", "a-lim2"]}, bad, [], pki_dir="/pki")
     assert expected in str(err.value)
     assert str(err.value).count("mxone_activate_") == 1
+
+
+def _two_lims(**lim2):
+    hostvars = {"a-lim1": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=1, ansible_host="192.0.2.11"),
+                "a-lim2": dict(mxone_system="a", mxone_domain="a.example.net", mxone_lim=2, ansible_host="192.0.2.12",
+                               **lim2)}
+    return build_plan({"mxone_a": ["a-lim1", "a-lim2"]}, hostvars, [], pki_dir="/pki")
+
+
+def test_external_on_one_lim_gives_that_lim_its_own_csr():
+    """A certificate per LIM from the customer's CA (a TLS SIP route that needs a certain root CA)."""
+    p = _two_lims(mxone_cert_mode="external")
+    certs = p["certificates"]
+    assert sorted(certs) == ["a", "a-lim2"]
+    assert (certs["a"]["mode"], certs["a"]["hosts"]) == ("system", ["a-lim1"])
+    own = certs["a-lim2"]
+    assert (own["mode"], own["lim"], own["hosts"]) == ("external", 2, ["a-lim2"])
+    assert own["names"] == {"common_name": "lim2.a.example.net", "dns": ["lim2.a.example.net"], "ips": ["192.0.2.12"]}
+    assert own["paths"]["csr"] == "/pki/certs/a-lim2/server.csr"
+    assert own["paths"]["chain"] == "/pki/certs/a-lim2/chain.pem"
+    assert p["hosts"]["a-lim2"]["certificate"] == "a-lim2" and p["hosts"]["a-lim1"]["certificate"] == "a"
+
+
+def test_external_on_every_lim_is_one_shared_certificate():
+    hostvars = dict((h, dict(v, mxone_cert_mode="external")) for h, v in HOSTVARS.items() if h.startswith("a-"))
+    certs = build_plan({"mxone_a": ["a-lim1", "a-lim2"]}, hostvars, [], pki_dir="/pki")["certificates"]
+    assert list(certs) == ["a"] and certs["a"]["mode"] == "external" and certs["a"]["lim"] is None
+
+
+def test_import_require_ips_is_a_system_setting():
+    assert _two_lims()["certificates"]["a"]["import_require_ips"] is False
+    with pytest.raises(FleetError) as err:
+        _two_lims(mxone_import_require_ips=True)
+    assert "mxone_import_require_ips: differs from a-lim1 in system group mxone_a; it is system-wide" in str(err.value)
+    with pytest.raises(FleetError) as err:
+        build_plan({"mxone_a": ["a-lim1"]}, {"a-lim1": dict(HOSTVARS["a-lim1"], mxone_import_require_ips="maybe")}, [],
+                   pki_dir="/pki")
+    assert "mxone_import_require_ips: 'maybe' is not a boolean" in str(err.value)
+
+
+def test_ip_as_common_name_per_lim_and_refused_on_a_shared_certificate():
+    p = _two_lims(mxone_cert_mode="lim", mxone_cert_common_name="ip")
+    assert p["certificates"]["a-lim2"]["names"]["common_name"] == "192.0.2.12"
+    assert p["certificates"]["a-lim2"]["common_name"] == "ip"
+    assert p["certificates"]["a"]["names"]["common_name"] == "*.a.example.net"
+    with pytest.raises(FleetError) as err:
+        _two_lims(mxone_cert_common_name="ip")
+    assert "mxone_cert_common_name: mixes ip and name" in str(err.value)
+    hostvars = dict((h, dict(v, mxone_cert_common_name="ip")) for h, v in HOSTVARS.items() if h.startswith("a-"))
+    with pytest.raises(FleetError) as err:
+        build_plan({"mxone_a": ["a-lim1", "a-lim2"]}, hostvars, [], pki_dir="/pki")
+    assert "mxone_cert_common_name: ip (the IP address as CN) needs a certificate for one LIM" in str(err.value)

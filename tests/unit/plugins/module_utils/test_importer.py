@@ -261,3 +261,132 @@ def test_garbage_is_not_reported_as_a_wrong_password(data):
         guess_format(data, "/in/server.crt")
     assert "not PEM, DER, PKCS#7 or PKCS#12" in caught.value.msg
     assert caught.value.file == "/in/server.crt" and caught.value.field is None
+
+
+# ------------------------------------------------------------------- coverage of the wanted names
+
+
+def test_names_not_covered_are_refused_naming_file_system_and_names(pki):
+    from _fixtures import DOMAIN, LIMS
+    from ansible_collections.mxone.pki.plugins.module_utils.naming import system_names
+
+    wanted = system_names(DOMAIN, LIMS + [{"lim": 4, "ip": "10.0.0.4"}])
+    with pytest.raises(MxonePkiError) as error:
+        import_signed(pki.leaf.pem, "incoming/sthlm/server.pem", NOW, ca_data=pem_cert(pki.int2.cert)
+                      + pem_cert(pki.int1.cert) + pem_cert(pki.root.cert), ca_source="ca.pem", key=pki.leaf.key,
+                      wanted=wanted, system="sthlm")
+    assert error.value.msg.startswith("incoming/sthlm/server.pem for system sthlm: not covered: the certificate "
+                                      "lacks SAN DNS lim4.mx.corp.net")
+    assert error.value.file == "incoming/sthlm/server.pem"
+
+
+def test_covered_names_give_the_coverage(pki):
+    from _fixtures import DOMAIN, LIMS
+    from ansible_collections.mxone.pki.plugins.module_utils.naming import system_names
+
+    imported = import_signed(pki.leaf.pem, "server.pem", NOW, ca_data=pem_cert(pki.int2.cert)
+                             + pem_cert(pki.int1.cert) + pem_cert(pki.root.cert), key=pki.leaf.key,
+                             wanted=system_names(DOMAIN, LIMS[:2]), require_ips=True)
+    assert imported.coverage.accepted
+    assert imported.coverage.extra_dns == ["lim3.mx.corp.net"]
+    assert imported.coverage.extra_ips == ["10.0.0.3"]
+
+
+# ------------------------------------------------------------------- text oddities
+
+
+def _bag(block, friendly="lim"):
+    """What ``openssl pkcs12 -nodes`` writes before each block."""
+    return ("Bag Attributes\n    localKeyID: 01 00 00 00\n    friendlyName: %s\nsubject=CN = *.mx.corp.net\n"
+            "issuer=O = Corp, CN = Corp Issuing CA 2\n" % friendly).encode("utf-8") + block
+
+
+ODDITIES = {
+    "bom": lambda data: b"\xef\xbb\xbf" + data,
+    "crlf": lambda data: data.replace(b"\n", b"\r\n"),
+    "bag-attributes": lambda data: b"".join(_bag(b"-----BEGIN" + chunk, friendly="Växjö LIM")
+                                            for chunk in data.split(b"-----BEGIN")[1:]),
+    "all": lambda data: b"\xef\xbb\xbf" + b"".join(
+        _bag(b"-----BEGIN" + chunk) for chunk in data.split(b"-----BEGIN")[1:]).replace(b"\n", b"\r\n"),
+}
+
+
+@pytest.mark.parametrize("oddity", sorted(ODDITIES))
+def test_text_oddities_in_pem_files_are_ignored(pki, oddity):
+    odd = ODDITIES[oddity]
+    ca_data = pem_cert(pki.root.cert) + pem_cert(pki.int1.cert) + pem_cert(pki.int2.cert)
+    imported = import_signed(odd(pki.leaf.pem), "server.pem", NOW, ca_data=odd(ca_data), ca_source="ca.pem",
+                             key=pki.leaf.key)
+    assert_imported(imported, pki)
+
+
+@pytest.mark.parametrize("oddity", sorted(ODDITIES))
+def test_text_oddities_in_pem_pkcs7_are_ignored(pki, oddity):
+    data = ODDITIES[oddity](p7([pki.leaf.cert] + pki.chain, serialization.Encoding.PEM))
+    assert_imported(import_signed(data, "server.p7b", NOW, key=pki.leaf.key), pki)
+
+
+def test_openssl_pkcs12_nokeys_output_imports(pki, tmp_path):
+    """The real thing: what ``openssl pkcs12 -nokeys`` prints (Bag Attributes, subject=, issuer=)."""
+    from _fixtures import openssl, write
+
+    path = write(tmp_path, "lim.pfx", pfx(pki.leaf.key, pki.leaf.cert, pki.chain))
+    out = openssl("pkcs12", "-in", path, "-nokeys", "-passin", "pass:" + PFX_PASSWORD)
+    assert out.returncode == 0, out.stderr
+    assert "Bag Attributes" in out.stdout and "subject=" in out.stdout
+    imported = import_signed(out.stdout.encode("utf-8"), "server.pem", NOW, key=pki.leaf.key)
+    assert_imported(imported, pki)
+
+
+# ------------------------------------------------------------------- PKCS#12: legacy and modern
+
+
+def _pfx_with(pki, algorithm, mac):
+    encryption = (serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(2048)
+                  .key_cert_algorithm(algorithm).hmac_hash(mac).build(PFX_PASSWORD.encode()))
+    return pkcs12.serialize_key_and_certificates(b"lim", pki.leaf.key, pki.leaf.cert, pki.chain, encryption)
+
+
+def test_pkcs12_legacy_3des_sha1_as_windows_exports(pki):
+    from cryptography.hazmat.primitives import hashes
+
+    data = _pfx_with(pki, pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC, hashes.SHA1())
+    assert_imported(import_signed(data, "server.pfx", NOW, password=PFX_PASSWORD), pki)
+
+
+def test_pkcs12_modern_aes256_pbes2(pki):
+    from cryptography.hazmat.primitives import hashes
+
+    data = _pfx_with(pki, pkcs12.PBES.PBESv2SHA256AndAES256CBC, hashes.SHA256())
+    assert_imported(import_signed(data, "server.pfx", NOW, password=PFX_PASSWORD), pki)
+
+
+@pytest.mark.parametrize("args", [
+    ["-legacy"],                                                                    # RC2-40 certs, 3DES key, SHA-1
+    ["-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1"],  # Windows' 3DES export
+    ["-certpbe", "AES-256-CBC", "-keypbe", "AES-256-CBC", "-macalg", "sha256"],    # modern
+], ids=["legacy-rc2", "3des-sha1", "aes256-pbes2"])
+def test_pkcs12_made_by_openssl(pki, tmp_path, args):
+    from _fixtures import openssl, pem_key, write
+
+    key = write(tmp_path, "key.pem", pem_key(pki.leaf.key))
+    cert = write(tmp_path, "cert.pem", pki.leaf.pem)
+    chain = write(tmp_path, "chain.pem", b"".join(pem_cert(c) for c in pki.chain))
+    out_path = str(tmp_path / "server.pfx")
+    made = openssl("pkcs12", "-export", "-inkey", key, "-in", cert, "-certfile", chain, "-out", out_path,
+                   "-passout", "pass:" + PFX_PASSWORD, *args)
+    if made.returncode != 0 and args == ["-legacy"]:
+        pytest.skip("this openssl has no legacy provider: %s" % made.stderr.strip()[:200])
+    assert made.returncode == 0, made.stderr
+    with open(out_path, "rb") as handle:
+        data = handle.read()
+    assert_imported(import_signed(data, "server.pfx", NOW, password=PFX_PASSWORD), pki)
+
+
+def test_a_leaf_inside_the_renew_before_window_is_refused_before_anything_is_written(pki):
+    ca_data = pem_cert(pki.int2.cert) + pem_cert(pki.int1.cert) + pem_cert(pki.root.cert)
+    late = NOW + 350 * DAY  # the leaf expires at NOW + 364 days: 14 days left
+    with pytest.raises(MxonePkiError) as error:
+        import_signed(pki.leaf.pem, "server.pem", late, ca_data=ca_data, key=pki.leaf.key, renew_before=30)
+    assert "within the renew-before window of 30 day(s)" in error.value.msg
+    assert import_signed(pki.leaf.pem, "server.pem", late, ca_data=ca_data, key=pki.leaf.key, renew_before=7)

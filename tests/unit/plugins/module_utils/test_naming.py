@@ -179,3 +179,34 @@ def test_names_as_dict_is_sorted():
     names = system_names(DOMAIN, list(reversed(LIMS)))
     assert names.as_dict() == {"common_name": "*.mx.corp.net", "dns": sorted(LIM_DNS),
                                "ips": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]}
+
+
+# mxone_cert_common_name: ip - the IP address as CN where a site has no DNS; the SAN is the same.
+
+def test_ip_as_common_name_of_a_lim_certificate():
+    from ansible_collections.mxone.pki.plugins.module_utils.naming import lim_names
+
+    by_name, by_ip = lim_names("mx.corp.net", 2, "10.0.0.2"), lim_names("mx.corp.net", 2, "10.0.0.2", common_name="ip")
+    assert by_ip.common_name == "10.0.0.2"
+    assert (by_ip.dns, by_ip.ips) == (by_name.dns, by_name.ips)
+
+
+def test_ip_as_common_name_of_a_one_lim_system():
+    from ansible_collections.mxone.pki.plugins.module_utils.naming import system_names
+
+    names = system_names("mx.corp.net", [{"lim": 1, "ip": "10.0.0.1"}], common_name="ip")
+    assert names.as_dict() == {"common_name": "10.0.0.1", "dns": ["lim1.mx.corp.net"], "ips": ["10.0.0.1"]}
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda n: n.system_names("mx.corp.net", [{"lim": 1, "ip": "10.0.0.1"}, {"lim": 2, "ip": "10.0.0.2"}],
+                              common_name="ip"), "shares one among 2 LIMs: give each LIM its own with mxone_cert_mode lim"),
+    (lambda n: n.lim_names("mx.corp.net", 1, None, common_name="ip"), "lim1.mx.corp.net has no IP address"),
+    (lambda n: n.lim_names("mx.corp.net", 1, "10.0.0.1", common_name="fqdn"), "'fqdn' is not one of name, ip"),
+])
+def test_ip_as_common_name_refusals(call, words):
+    from ansible_collections.mxone.pki.plugins.module_utils import naming
+
+    with pytest.raises(MxonePkiError) as error:
+        call(naming)
+    assert words in error.value.msg and error.value.field == "mxone_cert_common_name"

@@ -152,3 +152,19 @@ def test_encode_pem_wraps_at_64(size):
     assert all(len(line) <= 64 for line in lines[1:-1])
     assert markers_on_own_lines(text)
     assert split_pem(text)[0][0].der == der
+
+
+def test_bom_crlf_and_utf8_outside_blocks_are_ignored(parts):
+    items, text = parts
+    noisy = b"\xef\xbb\xbf" + ("friendlyName: V\u00e4xj\u00f6\r\n" + text.replace("\n", "\r\n")).encode("utf-8")
+    blocks, repaired = split_pem(noisy, strict=True)
+    assert repaired is False
+    assert [(b.label, b.der) for b in blocks] == items
+    assert [(b.label, b.der) for b in split_pem("\ufeff" + text)[0]] == items
+
+
+def test_non_ascii_inside_a_block_is_refused():
+    with pytest.raises(MxonePkiError) as info:
+        split_pem("-----BEGIN CERTIFICATE-----\nTUl\u00e4JQg==\n-----END CERTIFICATE-----\n".encode("utf-8"),
+                  source="in.pem")
+    assert "in.pem: block 1 (CERTIFICATE) is not valid base64" in info.value.msg
