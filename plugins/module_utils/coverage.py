@@ -83,15 +83,6 @@ class Coverage(object):
     def accepted(self):
         return not self.missing_dns and not (self.require_ips and self.missing_ips)
 
-    def problems(self):
-        """What the certificate lacks, as short phrases (refusal reasons first)."""
-        parts = []
-        if self.missing_dns:
-            parts.append("SAN DNS lacks %s" % ", ".join(self.missing_dns))
-        if self.missing_ips:
-            parts.append("SAN IP lacks %s" % ", ".join(self.missing_ips))
-        return parts
-
     def refusal(self, source=None, system=None):
         """None when accepted; else the message naming each missing name, the file and the system."""
         if self.accepted:
@@ -115,15 +106,6 @@ class Coverage(object):
             return ["the certificate has no SAN IP %s: peers that connect by IP address will fail the name "
                     "check (set mxone_import_require_ips: true to refuse such files)" % ", ".join(self.missing_ips)]
         return []
-
-    def extras(self):
-        """Names the certificate carries beyond the wanted ones (reported, never refused)."""
-        parts = []
-        if self.extra_dns:
-            parts.append("DNS %s" % ", ".join(self.extra_dns))
-        if self.extra_ips:
-            parts.append("IP %s" % ", ".join(self.extra_ips))
-        return "; ".join(parts)
 
     def as_dict(self):
         return {"accepted": self.accepted, "missing_dns": self.missing_dns, "missing_ips": self.missing_ips,
