@@ -140,10 +140,13 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
         # The host that reports a stopped activation fails for it; that is not a failure of its own.
         failed = [h for h in hosts if h not in live and not (h == runner and activated.get("state") == "stopped")]
         restored = list(activated.get("rolled_back") or [])
+        # why its LIMs failed, when the product said so before they left the play: the licence check's message
+        stopped_by = _licence_stop(hostvars, system_id, system.get("leader")) if failed else None
         summary.append(dict(
             system=system_id, changed=bool(nodes_changed) or any(c["changed"] for c in certificates),
             tls=system.get("tls", True),
             certificates=certificates, nodes_changed=nodes_changed, node_changes=node_changes, nodes_failed=failed,
+            failed_why=stopped_by,
             commands=list(activated.get("commands") or []), activation_host=runner,
             failure=(failure or "").strip() or None, rolled_back=restored,
             activation=activated.get("state"), activation_reason=activated.get("reason"),
@@ -155,6 +158,17 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
             tls_errors=["%s: %s" % (p.get("name"), p.get("error")) for p in tls if not p.get("ok")],
             lims=_lim_tls(hosts, tls)))
     return summary
+
+
+def _licence_stop(hostvars, system_id, leader):
+    """The licence check's message for a system it stopped (its result registered on the leader), or None."""
+    try:
+        result = (hostvars or {})[leader].get("__mxone_activate_licence") if leader else None
+    except KeyError:
+        return None
+    if not result or result.get("skipped"):
+        return None
+    return licence_problem(result, system_id, leader) or None
 
 
 def _lim_tls(hosts, probes):
@@ -190,7 +204,8 @@ def _result_cell(entry):
     if entry.get("failure"):
         return "FAILED (%s; rolled back on %s)" % (entry["failure"], ", ".join(entry["rolled_back"]) or "no LIM")
     if result == "failed":
-        return "FAILED on %s" % ", ".join(entry["nodes_failed"])
+        why = entry.get("failed_why")
+        return "FAILED on %s%s" % (", ".join(entry["nodes_failed"]), " (%s)" % why if why else "")
     if result == "stopped":
         return "NOT ACTIVATED (%s; delivered, pending)" % (entry.get("activation_reason") or "stopped")
     if result == "pending":
@@ -256,7 +271,7 @@ def job_artifact(summary, check_mode=False, playbook=None):
             commands=[dict(command=c["command"], rc=c["rc"]) for c in entry["commands"]],
             would_run=list(entry.get("would_run") or []),
             activation=entry.get("activation"), activation_reason=entry.get("activation_reason"),
-            failure=entry.get("failure"), nodes_changed=list(entry["nodes_changed"]),
+            failure=entry.get("failure") or entry.get("failed_why"), nodes_changed=list(entry["nodes_changed"]),
             nodes_failed=list(entry["nodes_failed"]), rolled_back=list(entry.get("rolled_back") or []),
             outage=entry.get("outage_window"),
             tls=dict((host, lim["tls"]) for host, lim in lims.items()),
