@@ -78,8 +78,8 @@ class Fleet(LabFleet):
                                   text=True, timeout=300, check=False)
             assert proc.returncode == 0, proc.stdout + proc.stderr
 
-    def private_data_dir(self, name):
-        """A job's private data directory, laid out as AWX lays it out."""
+    def private_data_dir(self, name, verbosity=0):
+        """A job's private data directory, laid out as AWX lays it out (``verbosity``: the job template's)."""
         pdd = self.base / name
         project = pdd / "project"
         project.mkdir(parents=True)
@@ -110,7 +110,8 @@ class Fleet(LabFleet):
         (env / "extravars").write_text(yaml.safe_dump({"mxone_pki_dir": self.pki}))
         (env / "envvars").write_text(yaml.safe_dump({"ANSIBLE_COLLECTIONS_PATH": self.collections,
                                                      "ANSIBLE_NOCOLOR": "1"}))
-        (env / "cmdline").write_text("-u ops1 -b --become-method su --ask-become-pass --ask-vault-pass")
+        (env / "cmdline").write_text("-u ops1 -b --become-method su --ask-become-pass --ask-vault-pass"
+                                     + (" -" + "v" * verbosity if verbosity else ""))
         write_secret(env / "passwords", yaml.safe_dump({BECOME_PROMPT: self.passwords()["root"],
                                                         VAULT_PROMPT: self.vault_password}))
         with open(os.path.join(self.state, "ssh", "id_rsa")) as handle:
@@ -166,8 +167,9 @@ def fleet(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def jobs(fleet):
-    """The first two jobs (changes, then none), each in its own private data dir as AWX gives every job one."""
-    return [Job(fleet.private_data_dir("job%d" % n), "job%d" % n) for n in (1, 2)]
+    """The first two jobs (changes, then none), each in its own private data dir as AWX gives every job one; the
+    first at verbosity 3 (Debug), where Ansible shows module arguments and connection details."""
+    return [Job(fleet.private_data_dir("job%d" % n, verbosity=3 if n == 1 else 0), "job%d" % n) for n in (1, 2)]
 
 
 def test_the_first_job_activates_and_publishes_the_result(fleet, jobs):
