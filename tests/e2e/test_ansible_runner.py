@@ -7,8 +7,9 @@ settings; the Machine credential becomes ``-u ops1 -b --become-method su --ask-b
 answer in env/passwords and the key in env/ssh_key (ansible-runner loads it into an ssh-agent); the Vault credential
 answers ``--ask-vault-pass``. The PKI store lives outside the private data directory (AWX throws that away).
 
-One lab (1 system x 2 LIMs + 1 download server, reload 0.5 s), three jobs: the first changes the system, the second
-nothing, the third meets a trial licence and fails. Each job's result is read back from its events, as AWX reads
+One lab (1 system x 2 LIMs + 1 download server, reload 0.5 s), three jobs: the first (at verbosity 3) changes the
+system, the second nothing, the third meets a trial licence and fails; and one plain ansible-playbook run of
+verify.yml that shows the same data in its custom stats. Each job's result is read back from its events, as AWX reads
 it: the ``playbook_on_stats`` event carries the ``set_stats`` data (``mxone_pki``). Afterwards no secret is in any
 file of the private data directory but the two inputs that hold them on purpose.
 """
@@ -21,7 +22,7 @@ import subprocess
 import pytest
 import yaml
 
-from helpers import BIN, ROOT, LabFleet, ansible_env, lab
+from helpers import BIN, ROOT, LabFleet, ansible_env, lab, run_playbook
 
 NET = "127.%d" % (130 + os.getpid() % 10)
 SSH_PORT, HTTP_PORT = 3522, 8580
@@ -200,6 +201,17 @@ def test_the_second_job_changes_nothing_and_says_so(fleet, jobs):
         "unchanged", False, [], [], None)
     assert lab1["tls"] == dict((lim, "verified") for lim in LIMS)
     assert fleet.journal("lab1") == ["license_status"] + ACTIVATION + ["license_status"]
+
+
+def test_a_plain_ansible_playbook_run_shows_the_same_result_in_its_custom_stats(fleet, jobs):
+    run = run_playbook(os.path.join(ROOT, "playbooks", "verify.yml"), inventory=fleet.lab_inventory,
+                       args=("-e", "mxone_pki_dir=%s" % fleet.pki),
+                       env=ansible_env(ANSIBLE_SHOW_CUSTOM_STATS="true"))
+    assert run.rc == 0, run.output
+    stats = run.output[run.output.index("CUSTOM STATS:"):]  # as YAML (ansible.cfg: callback_result_format)
+    assert "mxone_pki:" in stats and "playbook: Verify MX-ONE TLS" in stats, stats
+    for lim in LIMS:
+        assert "%s: verified" % lim in stats, stats
 
 
 def test_a_job_on_a_trial_licence_fails_and_its_artifact_names_the_system(fleet, jobs):
