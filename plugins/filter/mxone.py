@@ -140,33 +140,75 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
         # The host that reports a stopped activation fails for it; that is not a failure of its own.
         failed = [h for h in hosts if h not in live and not (h == runner and activated.get("state") == "stopped")]
         restored = list(activated.get("rolled_back") or [])
+        # why its LIMs failed, when the product said so before they left the play: the licence check's message
+        stopped_by = _licence_stop(hostvars, system_id, system.get("leader")) if failed else None
         summary.append(dict(
             system=system_id, changed=bool(nodes_changed) or any(c["changed"] for c in certificates),
             tls=system.get("tls", True),
             certificates=certificates, nodes_changed=nodes_changed, node_changes=node_changes, nodes_failed=failed,
+            failed_why=stopped_by,
             commands=list(activated.get("commands") or []), activation_host=runner,
             failure=(failure or "").strip() or None, rolled_back=restored,
             activation=activated.get("state"), activation_reason=activated.get("reason"),
             would_run=list(activated.get("would_run") or []),
             outage=(activated.get("outage") or {}).get("seconds"),
+            outage_window=dict(activated["outage"]) if activated.get("outage") else None,
             waited=(activated.get("waited") or {}).get("elapsed"),
             tls_ok=sum(1 for p in tls if p.get("ok")), tls_checked=len(tls),
-            tls_errors=["%s: %s" % (p.get("name"), p.get("error")) for p in tls if not p.get("ok")]))
+            tls_errors=["%s: %s" % (p.get("name"), p.get("error")) for p in tls if not p.get("ok")],
+            lims=_lim_tls(hosts, tls)))
     return summary
+
+
+def _licence_stop(hostvars, system_id, leader):
+    """The licence check's message for a system it stopped (its result registered on the leader), or None."""
+    try:
+        result = (hostvars or {})[leader].get("__mxone_activate_licence") if leader else None
+    except KeyError:
+        return None
+    if not result or result.get("skipped"):
+        return None
+    return licence_problem(result, system_id, leader) or None
+
+
+def _lim_tls(hosts, probes):
+    """Per LIM of a system: its TLS state (verified, problem, not checked) and the problem, from its probes."""
+    lims = {}
+    for host in hosts:
+        mine = [p for p in probes if p.get("name") == host]
+        errors = ["%s: %s" % (p.get("port"), p.get("error")) if p.get("port") else str(p.get("error"))
+                  for p in mine if not p.get("ok")]
+        lims[host] = dict(tls="problem" if errors else "verified" if mine else "not checked",
+                          problem="; ".join(errors) or None)
+    return lims
 
 
 SUMMARY_COLUMNS = ("system", "result", "certificate (why)", "nodes changed", "commands", "outage (wait)", "TLS")
 
 
+def system_result(entry):
+    """A system's outcome in one word, from its summary entry: failed, stopped (delivered, not activated after
+    another system failed), pending (delivered, waiting for its window), changed or unchanged.
+
+    The summary table's result cell and the job artifact (P(mxone.pki.job_artifact#filter)) both say this one.
+    """
+    if entry.get("failure") or entry["nodes_failed"]:
+        return "failed"
+    if entry.get("activation") in ("stopped", "pending"):
+        return entry["activation"]
+    return "changed" if entry["changed"] else "unchanged"
+
+
 def _result_cell(entry):
-    state = entry.get("activation")
+    result = system_result(entry)
     if entry.get("failure"):
         return "FAILED (%s; rolled back on %s)" % (entry["failure"], ", ".join(entry["rolled_back"]) or "no LIM")
-    if entry["nodes_failed"]:
-        return "FAILED on %s" % ", ".join(entry["nodes_failed"])
-    if state == "stopped":
+    if result == "failed":
+        why = entry.get("failed_why")
+        return "FAILED on %s%s" % (", ".join(entry["nodes_failed"]), " (%s)" % why if why else "")
+    if result == "stopped":
         return "NOT ACTIVATED (%s; delivered, pending)" % (entry.get("activation_reason") or "stopped")
-    if state == "pending":
+    if result == "pending":
         return "PENDING (%s)" % entry.get("activation_reason")
     if entry["changed"] and entry.get("node_changes") and not any(c.get("reason") for c in entry["certificates"]):
         return "CHANGED (%s)" % "; ".join(entry["node_changes"])  # no new certificate: say what did change
@@ -208,6 +250,42 @@ def summary_lines(summary):
     """The summary as one line per system."""
     return ["%s: %s | certificate: %s | nodes updated: %s | commands: %s | outage: %s | TLS %s" % row
             for row in summary_rows(summary)]
+
+
+def job_artifact(summary, check_mode=False, playbook=None):
+    """The per-system summary as a job artifact (``set_stats`` data; AWX shows it and passes it on in a workflow).
+
+    Only reshapes the summary (no second decision): per system whether it changed and why, the commands run with
+    their exit codes, the outage window the activation measured, the TLS state of each LIM, and the fleet totals.
+    Data only: the summary holds no key, passphrase or password.
+    """
+    systems = {}
+    for entry in summary or []:
+        result = system_result(entry)
+        lims = entry.get("lims") or {}
+        systems[entry["system"]] = dict(
+            result=result, ok=result != "failed" and not entry["tls_errors"], changed=bool(entry["changed"]),
+            why=[dict(certificate=c["id"], reason=c["reason"], detail=c["detail"])
+                 for c in entry["certificates"] if c.get("reason")],
+            node_changes=list(entry.get("node_changes") or []),
+            commands=[dict(command=c["command"], rc=c["rc"]) for c in entry["commands"]],
+            would_run=list(entry.get("would_run") or []),
+            activation=entry.get("activation"), activation_reason=entry.get("activation_reason"),
+            failure=entry.get("failure") or entry.get("failed_why"), nodes_changed=list(entry["nodes_changed"]),
+            nodes_failed=list(entry["nodes_failed"]), rolled_back=list(entry.get("rolled_back") or []),
+            outage=entry.get("outage_window"),
+            tls=dict((host, lim["tls"]) for host, lim in lims.items()),
+            tls_problems=dict((host, lim["problem"]) for host, lim in lims.items() if lim.get("problem")))
+    results = list(systems.values())
+    return dict(
+        playbook=playbook, mode="check" if check_mode else "apply", ok=all(s["ok"] for s in results),
+        systems=systems,
+        totals=dict(systems=len(results), changed=sum(1 for s in results if s["changed"]),
+                    failed=sum(1 for s in results if not s["ok"]),
+                    waiting=sum(1 for s in results if s["result"] in ("pending", "stopped")),
+                    unchanged=sum(1 for s in results if s["result"] == "unchanged")),
+        changed_systems=sorted(name for name, s in systems.items() if s["changed"]),
+        failed_systems=sorted(name for name, s in systems.items() if not s["ok"]))
 
 
 def renew_report(plan, summary, issue_results=None, check_mode=False, generated=None):
@@ -265,7 +343,7 @@ def report_lines(report):
 class FilterModule(object):
     def filters(self):
         return {"activation_hosts": activation_hosts, "activation_plan": activation_plan, "changed_lims": changed_lims,
-                "delivery_targets": delivery_targets,
+                "delivery_targets": delivery_targets, "job_artifact": job_artifact,
                 "licence_problem": licence_problem, "renew_report": renew_report,
                 "report_lines": report_lines, "rollout_summary": rollout_summary,
                 "summary_lines": summary_lines, "summary_table": summary_table, "verify_endpoints": verify_endpoints}

@@ -58,6 +58,11 @@ def test_the_image_pins_the_ansible_core_the_project_tests_with(context):
     assert "ansible-galaxy collection install" in containerfile and "introspect" in containerfile
 
 
+def test_the_image_pins_the_ansible_runner_the_project_tests_with():
+    definition = yaml.safe_load(open(os.path.join(ROOT, "execution-environment.yml")))
+    assert definition["dependencies"]["ansible_runner"]["package_pip"] == "ansible-runner==%s" % pins()["ansible-runner"]
+
+
 def test_introspection_finds_the_collections_controller_needs_and_no_dev_tools(context, tmp_path):
     installed = tmp_path / "collections"
     env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(installed))

@@ -62,3 +62,89 @@ def test_summary_row_says_stopped_pending_and_the_outage():
     assert pending[1] == "PENDING (outside the window)"
     check = summary_rows([dict(base, commands=[], activation="would-activate", would_run=["data_backup"])])[0]
     assert check[4] == "would run: data_backup"
+
+
+def _probe(name, port, ok, error=None):
+    return dict(name=name, port=port, ok=ok, error=error)
+
+
+def test_summary_keeps_the_outage_window_and_the_tls_state_of_each_lim():
+    done = dict(host="a-lim2", state="activated", commands=[dict(command="reload --system", rc=0)],
+                outage=dict(start="2026-12-01T02:00:00Z", end="2026-12-01T02:00:31Z", seconds=31.0))
+    verify = [dict(results=[_probe("a-lim1", 5061, True), _probe("a-lim2", 5061, True),
+                            _probe("a-lim3", 5061, False, "connection refused")])]
+    summary = dict((s["system"], s) for s in rollout_summary(
+        PLAN, {}, ["a-lim1", "a-lim2", "a-lim3", "b-lim1"], ["a-lim1", "a-lim2", "a-lim3", "b-lim1"],
+        verify_results=verify, delivery=DELIVERY, activation=dict(systems=dict(a=done))))
+    assert summary["a"]["outage"] == 31.0
+    assert summary["a"]["outage_window"] == dict(start="2026-12-01T02:00:00Z", end="2026-12-01T02:00:31Z",
+                                                 seconds=31.0)
+    assert summary["a"]["lims"] == {"a-lim1": dict(tls="verified", problem=None),
+                                    "a-lim2": dict(tls="verified", problem=None),
+                                    "a-lim3": dict(tls="problem", problem="5061: connection refused")}
+    assert summary["b"]["outage_window"] is None
+    assert summary["b"]["lims"] == {"b-lim1": dict(tls="not checked", problem=None)}
+
+
+def _entry(system, **changes):
+    entry = dict(system=system, changed=False, certificates=[dict(id=system, changed=False, reason=None, detail=None)],
+                 nodes_changed=[], node_changes=[], nodes_failed=[], failure=None, rolled_back=[], tls=True,
+                 commands=[], would_run=[], activation=None, activation_reason=None, outage=None, outage_window=None,
+                 tls_ok=1, tls_checked=1, tls_errors=[], lims={"%s-lim1" % system: dict(tls="verified", problem=None)})
+    entry.update(changes)
+    return entry
+
+
+def test_job_artifact_reshapes_the_summary_per_system_with_fleet_totals():
+    from ansible_collections.mxone.pki.plugins.filter.mxone import job_artifact
+    window = dict(start="2026-12-01T02:00:00Z", end="2026-12-01T02:00:01Z", seconds=0.6)
+    changed = _entry("a", changed=True, activation="activated", outage=0.6, outage_window=window,
+                     certificates=[dict(id="a", changed=True, reason="missing", detail="no certificate yet")],
+                     nodes_changed=["a-lim1"], node_changes=["a-lim1: changed"],
+                     commands=[dict(command="media_encryption_enable -type extension", rc=0),
+                               dict(command="data_backup", rc=0), dict(command="reload --system", rc=0)])
+    failed = _entry("b", nodes_failed=["b-lim1"], lims={"b-lim1": dict(tls="not checked", problem=None)})
+    waiting = _entry("c", changed=True, activation="pending", activation_reason="outside the window")
+    bad_tls = _entry("d", tls_errors=["d-lim1: 5061 refused"], lims={"d-lim1": dict(tls="problem", problem="5061: refused")})
+    quiet = _entry("e")
+    artifact = job_artifact([changed, failed, waiting, bad_tls, quiet], False, "Roll out")
+    assert artifact["playbook"] == "Roll out" and artifact["mode"] == "apply" and artifact["ok"] is False
+    assert artifact["totals"] == dict(systems=5, changed=2, failed=2, waiting=1, unchanged=2)
+    assert artifact["changed_systems"] == ["a", "c"] and artifact["failed_systems"] == ["b", "d"]
+    a = artifact["systems"]["a"]
+    assert (a["result"], a["ok"], a["changed"]) == ("changed", True, True)
+    assert a["why"] == [dict(certificate="a", reason="missing", detail="no certificate yet")]
+    assert [c["command"] for c in a["commands"]] == ["media_encryption_enable -type extension", "data_backup",
+                                                     "reload --system"]
+    assert a["outage"] == window and a["tls"] == {"a-lim1": "verified"} and a["tls_problems"] == {}
+    assert artifact["systems"]["b"]["result"] == "failed" and artifact["systems"]["b"]["nodes_failed"] == ["b-lim1"]
+    assert artifact["systems"]["c"]["result"] == "pending"
+    assert artifact["systems"]["d"]["tls_problems"] == {"d-lim1": "5061: refused"}
+    e = artifact["systems"]["e"]
+    assert (e["result"], e["changed"], e["why"], e["commands"], e["outage"]) == ("unchanged", False, [], [], None)
+    assert job_artifact([], True)["mode"] == "check" and job_artifact([], True)["ok"] is True
+
+
+def test_the_table_and_the_artifact_say_the_same_result():
+    from ansible_collections.mxone.pki.plugins.filter.mxone import job_artifact, summary_rows
+    for entry, cell in [(_entry("a", failure="reload failed", rolled_back=["a-lim1"]), "FAILED"),
+                        (_entry("a", activation="stopped", changed=True), "NOT ACTIVATED"),
+                        (_entry("a", changed=True), "CHANGED"), (_entry("a"), "unchanged")]:
+        result = job_artifact([entry])["systems"]["a"]["result"]
+        assert summary_rows([entry])[0][1].startswith(cell)
+        assert result == {"FAILED": "failed", "NOT ACTIVATED": "stopped", "CHANGED": "changed",
+                          "unchanged": "unchanged"}[cell]
+
+
+def test_summary_says_why_the_licence_check_stopped_a_system():
+    plan = dict(PLAN, systems=dict(PLAN["systems"], a=dict(PLAN["systems"]["a"], leader="a-lim1"),
+                                   b=dict(PLAN["systems"]["b"], leader="b-lim1")))
+    trial = dict(rc=0, stdout="Feature          Licensed\nVOIP-SECURITY    no\n", stderr="")
+    hostvars = {"a-lim1": {"__mxone_activate_licence": trial}, "b-lim1": {"__mxone_activate_licence": dict(skipped=True)}}
+    summary = dict((s["system"], s) for s in rollout_summary(
+        plan, hostvars, ["a-lim1", "a-lim2", "a-lim3", "b-lim1"], ["b-lim1"], delivery={}))
+    assert "VOIP-SECURITY" in summary["a"]["failed_why"] and "a-lim1" in summary["a"]["failed_why"]
+    assert summary["b"]["failed_why"] is None  # skipped check, and no failed LIM: nothing to say
+    from ansible_collections.mxone.pki.plugins.filter.mxone import job_artifact, summary_rows
+    assert summary_rows([summary["a"]])[0][1].startswith("FAILED on a-lim1, a-lim2, a-lim3 (system a: ")
+    assert job_artifact([summary["a"]])["systems"]["a"]["failure"] == summary["a"]["failed_why"]
