@@ -143,7 +143,6 @@ class ActionModule(ActionBase):
                     "keep the store on the controller for a customer PKI. Nothing was changed."
                     % (", ".join(sorted(set(external))), pki_host)))
                 return result
-            return self._remote(result, args, task_vars, plan, run_pid)
         selected = set(task_vars.get("ansible_play_hosts_all") or [])
         plan["outside_limit"] = dict(
             (system_id, [h for h in system["hosts"] if h not in selected])
@@ -153,6 +152,8 @@ class ActionModule(ActionBase):
         plan["selected_systems"] = sorted(set(
             entry["system"] for host, entry in plan["hosts"].items()
             if host in selected and (plan["systems"][entry["system"]]["encryption"] or not encryption_only)))
+        if plan["pki_remote"]:
+            return self._remote(result, args, task_vars, plan, run_pid)
         if not os.path.exists(plan["ca"]["cert"]):
             # No CA in this store: a new one would replace the fleet's trust. Look first (the CA interlock).
             lims = [dict(host=host, ip=lim["ip"], fqdn=lim["fqdn"]) for host, lim in sorted(plan["hosts"].items())
