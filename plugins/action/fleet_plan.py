@@ -26,7 +26,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.fleet_trust import existing_cas, interlock_message
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
-from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, release
+from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, process_alive, release
 from ansible_collections.mxone.pki.plugins.module_utils.variables import (
     PREFIX, no_download_servers_warning, spec_options, unknown_variable_warnings)
 from ansible_collections.mxone.pki.plugins.plugin_utils.pki_host import (
@@ -174,6 +174,18 @@ class ActionModule(ActionBase):
         result.update(changed=False, plan=plan)
         return result
 
+    def _take_lease(self, task_vars, pki_host, lock_args):
+        """run_lock on the PKI host: at once if free; an earlier run of this controller that died is taken over
+        (its lease would otherwise block for its whole length); any other holder is waited for."""
+        taken = run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", dict(lock_args, timeout=0))
+        holder = taken.get("holder") or {}
+        if not taken.get("failed") or not holder:
+            return taken
+        if holder.get("host") == socket.gethostname() and str(holder.get("pid", "")).isdigit() \
+                and not process_alive(holder["pid"]):
+            lock_args = dict(lock_args, replace=holder.get("id"))
+        return run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", lock_args)
+
     def _remote(self, result, args, task_vars, plan, run_pid):
         """The store is on the PKI host: a lease there, the CA interlock from there, public copies here."""
         pki_host = plan["pki_host"]
@@ -187,7 +199,7 @@ class ActionModule(ActionBase):
             if take_lock:
                 holder = "%s:%s:%s" % (socket.gethostname(), run_pid, uuid.uuid4().hex[:12])
                 lease = int(args.get("lock_lease", 1800))
-                taken = run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", dict(
+                taken = self._take_lease(task_vars, pki_host, dict(
                     pki_dir=plan["pki_dir"], holder=holder, state="acquired", lease=lease,
                     timeout=int(float(args.get("lock_timeout", 300))), probe=[plan["ca"]["cert"]]))
                 if taken.get("failed") or taken.get("unreachable"):

@@ -180,8 +180,17 @@ def _write(path, holder, exclusive):
         json.dump(holder, handle)
 
 
-def acquire_lease(pki_dir, holder_id, lease_seconds, timeout=300.0, poll=1.0, now=time.time, sleep=time.sleep):
-    """Take the lock for ``holder_id`` with a lease; (holder written, seconds waited, holder waited for or None)."""
+def process_alive(pid):
+    """Whether process ``pid`` runs on this machine (a controller looks at its own earlier runs)."""
+    return _alive(int(pid))
+
+
+def acquire_lease(pki_dir, holder_id, lease_seconds, timeout=300.0, poll=1.0, now=time.time, sleep=time.sleep,
+                  replace=None):
+    """Take the lock for ``holder_id`` with a lease; (holder written, seconds waited, holder waited for or None).
+
+    ``replace``: the id of a holder known to be gone (its controller found its process dead): taken over at once.
+    """
     os.makedirs(pki_dir, mode=0o700, exist_ok=True)
     path = os.path.join(pki_dir, LOCK_NAME)
     started = now()
@@ -190,6 +199,8 @@ def acquire_lease(pki_dir, holder_id, lease_seconds, timeout=300.0, poll=1.0, no
         with _guard(pki_dir):
             holder = read_holder(path) if os.path.exists(path) else None
             state = lease_state(holder, holder_id, now())
+            if state == "held" and replace and holder.get("id") == replace:
+                state = "stale"
             if state in ("mine", "stale") or (state == "free" and os.path.exists(path)):
                 os.unlink(path)
             if state != "held":
@@ -199,9 +210,11 @@ def acquire_lease(pki_dir, holder_id, lease_seconds, timeout=300.0, poll=1.0, no
                 return mine, now() - started, waited_for
         waited_for = holder
         if now() - started >= timeout:
-            raise MxonePkiError(
+            error = MxonePkiError(
                 "another run holds the PKI store %s: %s; waited %ds. Let it finish; its lease expires by itself "
                 "if that run is gone" % (pki_dir, describe(holder), timeout), file=path)
+            error.holder = holder  # for the controller: is that its own earlier, dead run?
+            raise error
         sleep(poll)
 
 

@@ -59,6 +59,12 @@ options:
     description: Seconds between two looks at a held lock.
     type: float
     default: 1.0
+  replace:
+    description:
+      - The holder id of a run known to be gone (O(state=acquired)) - M(mxone.pki.fleet_plan) passes the id of an
+        earlier run of the same controller whose ansible-playbook process is dead, so a failed run's lease does
+        not make the next run wait for it to expire. Taken over at once; any other holder is waited for.
+    type: str
   probe:
     description: Paths on this host to report as existing or not (O(state=acquired)), e.g. the CA certificate.
     type: list
@@ -114,6 +120,10 @@ released:
   description: Whether this run's lock was dropped (O(state=released)).
   returned: when O(state=released)
   type: bool
+holder:
+  description: On failure to take the lock, the holder's lock file content (id, host, pid, run, since, lease_until).
+  returned: when another run holds the lock
+  type: dict
 exists:
   description: For each O(probe) path, whether it exists.
   returned: when O(state=acquired)
@@ -139,6 +149,7 @@ def module_kwargs():
         timeout=dict(type="int", default=300),
         poll=dict(type="float", default=1.0),
         probe=dict(type="list", elements="path", default=[]),
+        replace=dict(type="str"),
     ))
 
 
@@ -153,9 +164,10 @@ def run(module):
         if params["state"] == "refreshed":
             module.exit_json(changed=False, path=path, lock=refresh_lease(pki_dir, holder, params["lease"]))
         lock, waited, waited_for = acquire_lease(pki_dir, holder, params["lease"], float(params["timeout"]),
-                                                 params["poll"])
+                                                 params["poll"], replace=params["replace"])
     except MxonePkiError as error:
-        module.fail_json(msg=str(error), **error.context())
+        extra = dict(holder=error.holder) if getattr(error, "holder", None) else {}
+        module.fail_json(msg=str(error), **dict(error.context(), **extra))
     module.exit_json(changed=False, path=path, lock=lock, waited=round(waited, 1),
                      waited_for=describe(waited_for) if waited_for else None,
                      exists=dict((p, os.path.exists(p)) for p in params["probe"]))

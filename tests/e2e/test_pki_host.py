@@ -196,3 +196,26 @@ def test_two_rollouts_started_at_once_serialise_on_the_lease(fleet):
     commands = fleet.journal("lab1")[before:]
     assert [c for c in commands if c != "license_status"] == ACTIVATION, commands
     assert private_keys_under(first, second) == []
+
+
+def test_an_old_cryptography_on_the_pki_host_is_named_and_the_failed_runs_lease_does_not_block(fleet):
+    """Debian's python3-cryptography (38) on the PKI host: the run stops at the CA, saying so; its lease stays
+    behind, and the next run of the same controller takes it over at once (that ansible-playbook is gone)."""
+    directory = fleet.workdir("old")
+    inventory_path = directory / "inventory" / "hosts.yml"
+    good = inventory_path.read_text()
+    inventory = yaml.safe_load(good)
+    inventory["all"]["children"]["pki"]["hosts"]["pki1"]["ansible_python_interpreter"] = "/usr/bin/python3"
+    inventory_path.write_text(yaml.safe_dump(inventory))
+    proc = fleet.start(directory)
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode != 0
+    assert "too old for mxone.pki (>= 42.0.0 needed)" in output and "mxone_pki_host" in output, output[-3000:]
+    assert "/usr/bin/python3" in output
+    assert os.path.exists(os.path.join(fleet.pki, ".run.lock"))  # the failed run's lease
+    inventory_path.write_text(good)
+    again = fleet.start(directory)
+    output = again.communicate(timeout=600)[0]
+    assert again.returncode == 0 and sum(recap(output).values()) == 0, output[-4000:]
+    assert "for another run to finish" not in output
+    assert not os.path.exists(os.path.join(fleet.pki, ".run.lock"))

@@ -152,3 +152,13 @@ def test_a_local_run_respects_a_live_lease_and_takes_over_an_expired_one(tmp_pat
         json.dump(runlock.new_lease(OTHER, __import__("time").time() - 700, 600), handle)
     assert runlock.acquire(pki, os.getpid(), timeout=0, poll=0)[0] == lock
     assert runlock.release(pki, os.getpid())
+
+
+def test_a_holder_named_as_gone_is_taken_over_at_once_and_no_other(tmp_path):
+    pki, clock = str(tmp_path / "pki"), Clock()
+    runlock.acquire_lease(pki, OTHER, 600, now=clock, sleep=clock.sleep)
+    with pytest.raises(runlock.MxonePkiError) as error:
+        runlock.acquire_lease(pki, ME, 600, timeout=0, now=clock, sleep=clock.sleep, replace="ctl-b:78:r3")
+    assert error.value.holder["id"] == OTHER  # the controller reads the holder to judge its own dead runs
+    mine, waited, dummy = runlock.acquire_lease(pki, ME, 600, timeout=0, now=clock, sleep=clock.sleep, replace=OTHER)
+    assert mine["id"] == ME and waited == 0
