@@ -190,6 +190,7 @@ class ActionModule(ActionBase):
         """The store is on the PKI host: a lease there, the CA interlock from there, public copies here."""
         pki_host = plan["pki_host"]
         public_dir = args.get("public_dir") or "pki-public"
+        plan["public_dir"] = public_dir
         # Public certificates only (CA and server certificates), for the TLS checks that run on the controller.
         plan["public_copies"] = dict(
             (path, os.path.join(public_dir, os.path.relpath(path, plan["pki_dir"])))

@@ -219,3 +219,18 @@ def test_an_old_cryptography_on_the_pki_host_is_named_and_the_failed_runs_lease_
     assert again.returncode == 0 and sum(recap(output).values()) == 0, output[-4000:]
     assert "for another run to finish" not in output
     assert not os.path.exists(os.path.join(fleet.pki, ".run.lock"))
+
+
+def test_verify_reads_the_public_copies_and_writes_the_report_beside_the_store(fleet):
+    """verify.yml (read-only, no lock): TLS checked against the store's CA copied from the PKI host; the expiry
+    report is written by the PKI host in its store."""
+    directory = fleet.workdir("verify")
+    env = ansible_env(ANSIBLE_CONFIG=str(directory / "ansible.cfg"), ANSIBLE_HOST_KEY_CHECKING="false")
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "inventory/hosts.yml",
+                           os.path.join(ROOT, "playbooks", "verify.yml")], cwd=str(directory), env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert (directory / "inventory" / "pki-public" / "ca" / "ca.pem").read_bytes() == fleet.store_file("ca", "ca.pem")
+    assert os.path.exists(os.path.join(fleet.pki, "reports", "mxone-pki-expiry.html"))
+    assert not os.path.exists(directory / "inventory" / "pki")
+    assert not os.path.exists(os.path.join(fleet.pki, ".run.lock"))
