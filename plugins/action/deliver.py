@@ -25,8 +25,11 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts, run_sh
+from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import (
-    Material, activated, deliver, restore)
+    Material, activated, deliver, reader_of, restore, store_paths)
+from ansible_collections.mxone.pki.plugins.plugin_utils.pki_host import (
+    is_remote, read_store_files, write_public_copy)
 from ansible_collections.mxone.pki.plugins.plugin_utils.role_errors import for_role_user
 
 
@@ -34,7 +37,8 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _JOB_ARGS = ("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
                  "pending_ca", "pending_facts", "settings", "activation")
-    _VALID_ARGS = frozenset(_JOB_ARGS + ("restore", "activated", "targets", "key_passphrase", "report"))
+    _VALID_ARGS = frozenset(_JOB_ARGS + ("restore", "activated", "targets", "key_passphrase", "report", "pki_host",
+                                         "public_copies"))
 
     def _operation(self, args, material, check_mode, want_diff):
         if boolean(args.get("restore", False)):
@@ -55,13 +59,33 @@ class ActionModule(ActionBase):
             result.update(args["report"])
             return result
         check_mode = bool(self._play_context.check_mode)
-        material = Material(datetime.datetime.now(datetime.timezone.utc))
+        try:
+            material = self._material(args, task_vars)
+        except MxonePkiError as error:
+            result.update(failed=True, msg=str(error), **error.context())
+            return for_role_user(self._task, result)
         operation = self._operation(args, material, check_mode, bool(self._play_context.diff))
         if args.get("targets") is None:
             job = dict((k, args[k]) for k in self._JOB_ARGS if k in args)
             result.update(operation(self._run_here, job))
             return for_role_user(self._task, result)
         return for_role_user(self._task, self._run_fleet(result, args, task_vars, material, operation))
+
+    def _material(self, args, task_vars):
+        """Where bundles come from: the controller's store, or the PKI host's files read into memory once."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        pki_host = args.get("pki_host") or "localhost"
+        if not is_remote(pki_host) or boolean(args.get("restore", False)) or boolean(args.get("activated", False)):
+            return Material(now)
+        jobs = [dict(host=j) if isinstance(j, str) else j for j in (args.get("targets") or [])] \
+            if args.get("targets") is not None else [args]
+        files = read_store_files(self, task_vars, pki_host, [p for job in jobs if not job.get("stop")
+                                                             for p in store_paths(job)])
+        # Public certificates only (CA, server certificates): the TLS checks on the controller read these copies.
+        for path, copy in (args.get("public_copies") or {}).items():
+            if files.get(path) is not None:
+                write_public_copy(copy, files[path])
+        return Material(now, read=reader_of(files, pki_host))
 
     def _run_fleet(self, result, args, task_vars, material, operation):
         """Every target host at once; per host results, and a per-host failure never hides the others."""

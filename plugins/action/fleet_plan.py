@@ -14,6 +14,8 @@ __metaclass__ = type
 
 import glob
 import os
+import socket
+import uuid
 
 import yaml
 
@@ -24,9 +26,11 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.fleet_trust import existing_cas, interlock_message
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
-from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, release
+from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, process_alive, release
 from ansible_collections.mxone.pki.plugins.module_utils.variables import (
     PREFIX, no_download_servers_warning, spec_options, unknown_variable_warnings)
+from ansible_collections.mxone.pki.plugins.plugin_utils.pki_host import (
+    check_pki_host, is_remote, read_store_files, run_module_on, write_public_copy)
 from ansible_collections.mxone.pki.plugins.plugin_utils.trust_survey import survey
 
 
@@ -72,14 +76,24 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
     _VALID_ARGS = frozenset(("systems_group", "download_group", "pki_dir", "encryption_only", "lock",
-                             "lock_timeout", "release", "ca_create"))
+                             "lock_timeout", "release", "ca_create", "pki_host", "public_dir", "lock_lease",
+                             "holder"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self._task.args
         # Workers are forked from ansible-playbook: the parent is the run.
         run_pid = os.getppid()
+        pki_host = args.get("pki_host") or "localhost"
         if boolean(args.get("release", False)):
+            if is_remote(pki_host):
+                released = run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", dict(
+                    pki_dir=args.get("pki_dir"), holder=args.get("holder"), state="released"))
+                if released.get("failed") or released.get("unreachable"):
+                    result["warnings"] = ["the run lock on the PKI host %s was not released (%s); it expires by "
+                                          "itself when its lease ends" % (pki_host, released.get("msg"))]
+                result.update(changed=False, released=bool(released.get("released")))
+                return result
             result.update(changed=False, released=release(args.get("pki_dir") or "pki", run_pid))
             return result
         systems_group = args.get("systems_group", "mxone_systems")
@@ -109,12 +123,26 @@ class ActionModule(ActionBase):
                 needed[host] = _host_vars(variables, host, LIM_VARS)
         for host in download_hosts:
             needed[host] = _host_vars(variables, host, DOWNLOAD_VARS)
+        problem = check_pki_host(pki_host, inventory.hosts, args.get("pki_dir"))
+        if problem:
+            result.update(failed=True, msg=problem + ". Nothing was changed.", field="mxone_pki_host")
+            return result
         try:
             plan = build_plan(system_groups, needed, download_hosts, pki_dir=args.get("pki_dir") or "pki")
         except FleetError as error:
             result.update(failed=True, msg=str(error), problems=[
                 dict(where=where, field=field, msg=msg) for where, field, msg in error.problems])
             return result
+        plan["pki_host"] = pki_host
+        plan["pki_remote"] = is_remote(pki_host)
+        if plan["pki_remote"]:
+            external = sorted(c["system"] for c in plan["certificates"].values() if c["mode"] == "external")
+            if external:
+                result.update(failed=True, field="mxone_pki_host", msg=(
+                    "mxone_cert_mode external (system %s) is not supported with a PKI host yet (mxone_pki_host=%s): "
+                    "keep the store on the controller for a customer PKI. Nothing was changed."
+                    % (", ".join(sorted(set(external))), pki_host)))
+                return result
         selected = set(task_vars.get("ansible_play_hosts_all") or [])
         plan["outside_limit"] = dict(
             (system_id, [h for h in system["hosts"] if h not in selected])
@@ -124,6 +152,8 @@ class ActionModule(ActionBase):
         plan["selected_systems"] = sorted(set(
             entry["system"] for host, entry in plan["hosts"].items()
             if host in selected and (plan["systems"][entry["system"]]["encryption"] or not encryption_only)))
+        if plan["pki_remote"]:
+            return self._remote(result, args, task_vars, plan, run_pid)
         if not os.path.exists(plan["ca"]["cert"]):
             # No CA in this store: a new one would replace the fleet's trust. Look first (the CA interlock).
             lims = [dict(host=host, ip=lim["ip"], fqdn=lim["fqdn"]) for host, lim in sorted(plan["hosts"].items())
@@ -141,5 +171,63 @@ class ActionModule(ActionBase):
                 result.update(failed=True, msg=str(error), **error.context())
                 return result
             plan["lock"] = dict(path=lock_path, waited=round(waited, 1))
+        result.update(changed=False, plan=plan)
+        return result
+
+    def _take_lease(self, task_vars, pki_host, lock_args):
+        """run_lock on the PKI host: at once if free; an earlier run of this controller that died is taken over
+        (its lease would otherwise block for its whole length); any other holder is waited for."""
+        taken = run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", dict(lock_args, timeout=0))
+        holder = taken.get("holder") or {}
+        if not taken.get("failed") or not holder:
+            return taken
+        if holder.get("host") == socket.gethostname() and str(holder.get("pid", "")).isdigit() \
+                and not process_alive(holder["pid"]):
+            lock_args = dict(lock_args, replace=holder.get("id"))
+        return run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", lock_args)
+
+    def _remote(self, result, args, task_vars, plan, run_pid):
+        """The store is on the PKI host: a lease there, the CA interlock from there, public copies here."""
+        pki_host = plan["pki_host"]
+        public_dir = args.get("public_dir") or "pki-public"
+        plan["public_dir"] = public_dir
+        # Public certificates only (CA and server certificates), for the TLS checks that run on the controller.
+        plan["public_copies"] = dict(
+            (path, os.path.join(public_dir, os.path.relpath(path, plan["pki_dir"])))
+            for path in [plan["ca"]["cert"]] + [c["paths"]["cert"] for c in plan["certificates"].values()])
+        take_lock = boolean(args.get("lock", True)) and not self._play_context.check_mode
+        try:
+            if take_lock:
+                holder = "%s:%s:%s" % (socket.gethostname(), run_pid, uuid.uuid4().hex[:12])
+                lease = int(args.get("lock_lease", 1800))
+                taken = self._take_lease(task_vars, pki_host, dict(
+                    pki_dir=plan["pki_dir"], holder=holder, state="acquired", lease=lease,
+                    timeout=int(float(args.get("lock_timeout", 300))), probe=[plan["ca"]["cert"]]))
+                if taken.get("failed") or taken.get("unreachable"):
+                    result.update(failed=True, msg="PKI host %s (mxone_pki_host): %s" % (
+                        pki_host, taken.get("msg")), field="mxone_pki_host")
+                    return result
+                plan["lock"] = dict(path=taken["path"], waited=taken.get("waited", 0), holder=holder, lease=lease,
+                                    waited_for=taken.get("waited_for"))
+            public = read_store_files(self, task_vars, pki_host, list(plan["public_copies"]))
+        except MxonePkiError as error:
+            result.update(failed=True, msg=str(error), field="mxone_pki_host")
+            return result
+        for path, data in public.items():
+            if data is not None:
+                write_public_copy(plan["public_copies"][path], data)
+        if public.get(plan["ca"]["cert"]) is None:
+            selected = set(task_vars.get("ansible_play_hosts_all") or [])
+            lims = [dict(host=host, ip=lim["ip"], fqdn=lim["fqdn"]) for host, lim in sorted(plan["hosts"].items())
+                    if host in selected]
+            cas = existing_cas(*survey(self, task_vars, lims)) if lims else []
+            plan["fleet_cas"] = cas
+            message = interlock_message(cas, "%s:%s" % (pki_host, plan["pki_dir"]))
+            if message and not boolean(args.get("ca_create", False)):
+                if plan.get("lock"):
+                    run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", dict(
+                        pki_dir=plan["pki_dir"], holder=plan["lock"]["holder"], state="released"))
+                result.update(failed=True, msg=message, fleet_cas=cas)
+                return result
         result.update(changed=False, plan=plan)
         return result

@@ -55,7 +55,7 @@ def activation_plan(plan, delivery, play_hosts, play_hosts_all):
             media_encryption_types=system["media_encryption_types"] if tls else [],
             reload=system["reload"], window=system.get("window"), timezone=system.get("timezone"),
             command_path=system.get("command_path", COMMAND_PATH_DEFAULT),
-            expected=dict((h, plan["certificates"][plan["hosts"][h]["certificate"]]["paths"]["cert"])
+            expected=dict((h, public_path(plan, plan["certificates"][plan["hosts"][h]["certificate"]]["paths"]["cert"]))
                           for h in checked) if tls else {},
             tls_groups=verify_endpoints(plan, checked, [5061], system_id) if tls else []))
     return systems
@@ -71,6 +71,11 @@ def licence_problem(result, system, node):
     if result.get("rc"):
         output = (output + "\n" + (result.get("stderr") or "")).strip()
     return licence.licence_problem(system, node, output, result.get("rc")) or ""
+
+
+def public_path(plan, path):
+    """Where the controller reads a public certificate of the store: with a PKI host, its copy there."""
+    return (plan.get("public_copies") or {}).get(path, path)
 
 
 def verify_endpoints(plan, play_hosts, ports=(5061,), system=None):
@@ -92,12 +97,14 @@ def verify_endpoints(plan, play_hosts, ports=(5061,), system=None):
         cert = plan["certificates"][lim["certificate"]]
         mutual = lim.get("tls_client_verification") in ("optional", "mandatory")
         key = "%s|%s" % (cert["paths"]["chain"], cert["id"] if mutual else "")
-        group = groups.setdefault(key, dict(ca_path=cert["paths"]["chain"],
-                                            client=cert["paths"] if mutual else None, endpoints=[],
+        # With a PKI host the client key stays there: no client certificate is offered from the controller.
+        group = groups.setdefault(key, dict(ca_path=public_path(plan, cert["paths"]["chain"]),
+                                            client=cert["paths"] if mutual and not plan.get("pki_remote") else None,
+                                            endpoints=[],
                                             phone_endpoints=[]))
         for port in ports:
             endpoint = dict(name=host, address=lim["ip"], port=int(port), server_name=lim["fqdn"],
-                            system=lim["system"], expected_cert=cert["paths"]["cert"])
+                            system=lim["system"], expected_cert=public_path(plan, cert["paths"]["cert"]))
             group["endpoints"].append(endpoint)
             if lim.get("tls_client_verification") != "mandatory":  # SIPLP does no mutual TLS for phones
                 # phones check the trust only; which certificate a LIM serves is the other check's business

@@ -18,10 +18,11 @@ import traceback
 __all__ = (
     "CRYPTOGRAPHY_IMPORT_ERROR", "ExtendedKeyUsageOID", "HAS_CRYPTOGRAPHY", "InvalidSignature",
     "MINIMAL_CRYPTOGRAPHY_VERSION", "NameOID", "UnsupportedAlgorithm", "cryptography", "ec", "hashes",
-    "padding", "pkcs7", "pkcs12", "require_cryptography", "rsa", "serialization", "x509",
+    "cryptography_too_old", "padding", "pkcs7", "pkcs12", "require_cryptography", "rsa", "serialization", "x509",
 )
 
-MINIMAL_CRYPTOGRAPHY_VERSION = "41.0.0"
+# 42: the *_utc validity accessors the code reads.
+MINIMAL_CRYPTOGRAPHY_VERSION = "42.0.0"
 
 try:
     import cryptography
@@ -48,12 +49,38 @@ else:
     CRYPTOGRAPHY_IMPORT_ERROR = None
 
 
+def _version_tuple(version):
+    parts = []
+    for part in str(version).split(".")[:3]:
+        digits = "".join(c for c in part if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def cryptography_too_old(version, minimal=MINIMAL_CRYPTOGRAPHY_VERSION):
+    """True when ``version`` (a cryptography version string) is below ``minimal``."""
+    return _version_tuple(version) < _version_tuple(minimal)
+
+
 def require_cryptography(module):
-    """Fail the AnsibleModule with one clear message when cryptography is missing."""
+    """Fail the AnsibleModule with one clear message when cryptography is missing or too old.
+
+    The module may run on a PKI host (``mxone_pki_host``): the message names the Python it ran with.
+    """
+    import sys
+
+    if HAS_CRYPTOGRAPHY and cryptography_too_old(cryptography.__version__):
+        module.fail_json(
+            msg="cryptography %s is too old for mxone.pki (>= %s needed) on the host that runs this module "
+                "(the PKI host, mxone_pki_host; the controller by default), Python %s: install a newer one "
+                "there (pip install 'cryptography>=%s', e.g. in a venv named by ansible_python_interpreter)"
+                % (cryptography.__version__, MINIMAL_CRYPTOGRAPHY_VERSION, sys.executable,
+                   MINIMAL_CRYPTOGRAPHY_VERSION))
     if not HAS_CRYPTOGRAPHY:
         from ansible.module_utils.basic import missing_required_lib
 
         module.fail_json(
-            msg=missing_required_lib("cryptography >= %s" % MINIMAL_CRYPTOGRAPHY_VERSION),
+            msg=missing_required_lib("cryptography >= %s" % MINIMAL_CRYPTOGRAPHY_VERSION)
+            + " This module runs on the PKI host (mxone_pki_host; the controller by default).",
             exception=CRYPTOGRAPHY_IMPORT_ERROR,
         )

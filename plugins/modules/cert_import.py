@@ -114,7 +114,7 @@ notes:
 seealso:
   - module: mxone.pki.cert_request
 requirements:
-  - cryptography >= 41.0.0
+  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

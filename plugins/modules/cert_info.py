@@ -94,7 +94,7 @@ options:
 seealso:
   - module: mxone.pki.server_cert
 requirements:
-  - cryptography >= 41.0.0
+  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

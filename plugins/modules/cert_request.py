@@ -75,7 +75,7 @@ notes:
 seealso:
   - module: mxone.pki.cert_import
 requirements:
-  - cryptography >= 41.0.0
+  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -189,7 +189,7 @@ seealso:
   - module: mxone.pki.enterprise_ca
   - module: mxone.pki.server_cert
 requirements:
-  - cryptography >= 41.0.0
+  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

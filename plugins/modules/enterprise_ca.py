@@ -67,7 +67,7 @@ seealso:
   - module: mxone.pki.server_cert
   - module: mxone.pki.cert_info
 requirements:
-  - cryptography >= 41.0.0
+  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -80,7 +80,7 @@ seealso:
   - module: mxone.pki.enterprise_ca
   - module: mxone.pki.cert_info
 requirements:
-  - cryptography >= 41.0.0
+  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -127,7 +127,7 @@ notes:
 seealso:
   - module: mxone.pki.cert_info
 requirements:
-  - cryptography >= 41.0.0
+  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -108,6 +108,7 @@ class HostShell(object):
                 task_keys["become_pass"] = play_context.become_pass
             self._set_options(connection.become, "become", variables, templar, task_keys)
         self._connection = connection
+        self._variables = variables
         # An action object bound to this host's connection: Ansible's own command wrapping (become, sh -c).
         self._action = loader.action_loader.get("ansible.builtin.raw", task=task, connection=connection,
                                                 play_context=play_context, loader=action._loader, templar=templar,
@@ -127,6 +128,13 @@ class HostShell(object):
             return run_sh(self._action, script, in_data)
         except AnsibleConnectionFailure as exc:  # down, refused, auth failure ...: this host only
             return dict(rc=None, stdout="", stderr="", unreachable=True, msg=to_native(exc))
+
+    def execute_module(self, name, args):
+        """Run module ``name`` with ``args`` on the host, as a task there would (used for the PKI host)."""
+        try:
+            return self._action._execute_module(module_name=name, module_args=args, task_vars=self._variables)
+        except AnsibleConnectionFailure as exc:
+            return dict(failed=True, unreachable=True, msg=to_native(exc))
 
     def close(self):
         try:

@@ -42,6 +42,24 @@ def _read(path, field):
         raise MxonePkiError("cannot read %s: %s" % (path, exc.strerror), file=path, field=field)
 
 
+def store_paths(job):
+    """The PKI store files one node's job reads (CA file; certificate, key and chain)."""
+    certificate = job.get("certificate") or {}
+    return [p for p in (job.get("ca_path"), certificate.get("cert_path"), certificate.get("key_path"),
+                        certificate.get("chain_path")) if p]
+
+
+def reader_of(files, host):
+    """``read(path, field)`` over files already read from the PKI host ``host`` ({path: bytes or None})."""
+    def read(path, field):
+        data = files.get(path)
+        if data is None:
+            raise MxonePkiError("cannot read %s on the PKI host %s: missing" % (path, host), file=path, field=field,
+                                host=host)
+        return data
+    return read
+
+
 def _chain(data, source):
     return [load_certificate(b, source=source) for b in _split_certs(data)]
 
@@ -54,8 +72,10 @@ def _split_certs(data):
 class Material(object):
     """Bundles and CA files read, built and checked once per run, whatever the number of nodes that get them."""
 
-    def __init__(self, now):
+    def __init__(self, now, read=None):
         self.now = now
+        # read(path, field) -> bytes: the controller's files by default; a PKI host's, read into memory, else.
+        self._read = read or _read
         self._cache = {}
         self._lock = threading.Lock()  # the fleet's threads ask at once; the first builds, the others wait
 
@@ -73,7 +93,7 @@ class Material(object):
 
     def ca(self, ca_path):
         def make():
-            data = _read(ca_path, "ca_path")
+            data = self._read(ca_path, "ca_path")
             check_ca_bundle(data, source=ca_path)
             return data
         return self._once(("ca", ca_path), make)
@@ -84,10 +104,10 @@ class Material(object):
         chain_path = certificate.get("chain_path") or ca_path
 
         def make():
-            leaf = load_certificate(_read(cert_path, "certificate.cert_path"), source=cert_path)
-            key = load_private_key(_read(key_path, "certificate.key_path"), certificate.get("key_passphrase"),
+            leaf = load_certificate(self._read(cert_path, "certificate.cert_path"), source=cert_path)
+            key = load_private_key(self._read(key_path, "certificate.key_path"), certificate.get("key_passphrase"),
                                    source=key_path, field="certificate.key_passphrase", own_store=True)
-            chain = _chain(_read(chain_path, "certificate.chain_path"), chain_path)
+            chain = _chain(self._read(chain_path, "certificate.chain_path"), chain_path)
             bundle = build_sn_bundle(key, leaf, chain)
             check_sn_bundle(bundle, self.now, source=bundle_path)  # never send what a node would refuse
             return bundle, leaf

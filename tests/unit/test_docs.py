@@ -73,7 +73,7 @@ INVENTORY_VARIABLES = ("mxone_system", "mxone_domain", "mxone_lim", "mxone_lim_i
                        "mxone_extra_ips", "mxone_cert_mode", "mxone_cert_common_name", "mxone_encryption",
                        "mxone_media_encryption_types", "mxone_reload", "mxone_tls", "mxone_tls_client_verification", "mxone_activate_window",
                        "mxone_activate_timezone", "mxone_command_path", "mxone_import_require_ips",
-                       "mxone_download_dir", "mxone_download_url", "mxone_pki_dir",
+                       "mxone_download_dir", "mxone_download_url", "mxone_pki_host", "mxone_pki_dir",
                        "mxone_ca_passphrase", "mxone_ca_create", "mxone_activate_partial")
 
 
