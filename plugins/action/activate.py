@@ -24,7 +24,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.mxone.pki.plugins.module_utils import activation, rolling
+from ansible_collections.mxone.pki.plugins.module_utils import activation, licence, rolling
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import Checker, parse_endpoints
@@ -108,7 +108,8 @@ class ActionModule(ActionBase):
         self._task_vars = task_vars
         self._args = args
         if args.get("licence") is not None:
-            result.update(changed=False, licence=self._read_licences(args["licence"]))
+            answers = self._read_licences(args["licence"], task_vars.get("ansible_play_hosts") or [])
+            result.update(changed=False, licence=answers, stopped=licence.stopped_systems(args["licence"], answers))
             return result
         systems = dict((entry["system"], entry) for entry in args["systems"])
         try:
@@ -182,13 +183,14 @@ class ActionModule(ActionBase):
                 shell.host, to_text(res.get("msg") or res.get("stderr", "")).strip()[-300:])
         return ran, failure
 
-    def _read_licences(self, systems):
-        """``license_status`` on each system's leader, every leader at once: {system: the command's result}.
+    def _read_licences(self, systems, play_hosts):
+        """``license_status`` on each system's leader that is in the play, every leader at once: {system: the
+        command's result}; a system whose leader is not in the play gets no entry (it could not be asked).
 
         One raw round trip per leader, read-only, from this one task: a task on every host that skips all
-        but the leaders costs a worker per host, which at a thousand LIMs is minutes. The answer is judged
-        per host by the licence_problem filter, as a raw task's registered result would be."""
-        leaders = dict((entry["leader"], entry) for entry in systems)
+        but the leaders costs a worker per host, which at a thousand LIMs is minutes."""
+        live = set(play_hosts)
+        leaders = dict((entry["leader"], entry) for entry in systems if entry["leader"] in live)
 
         def work(shell):
             path = _command_path(leaders[shell.host])
@@ -196,7 +198,7 @@ class ActionModule(ActionBase):
             return shell.run(("PATH=%s:\"$PATH\" " % shlex.quote(path) if path else "") + "license_status")
 
         answers = self._on_hosts(sorted(leaders), work)
-        return dict((entry["system"], answers.get(entry["leader"]) or {}) for entry in systems)
+        return dict((entry["system"], answers[entry["leader"]]) for entry in leaders.values())
 
     def _on_hosts(self, hosts, work):
         return run_on_hosts(self, self._task_vars, hosts, work)

@@ -94,9 +94,9 @@ options:
     description:
       - Instead of activating, read C(license_status) on the leader of each of these systems, every leader at once,
         and return what each printed as RV(licence). Each item is a system of the fleet plan
-        (C(mxone_fleet.plan.systems)) - C(system), C(leader) (the LIM asked) and C(command_path) (put first on the
-        C(PATH), as for the activation commands). Read-only; it changes nothing. Judge each answer with
-        P(mxone.pki.licence_problem#filter).
+        (C(mxone_fleet.plan.systems)) - C(system), C(leader) (the LIM asked; only if it is in the play) and
+        C(command_path) (put first on the C(PATH), as for the activation commands). Read-only; it changes nothing.
+        Judge each answer with P(mxone.pki.licence_problem#filter); RV(stopped) lists the systems it stops.
     type: list
     elements: dict
 """
@@ -158,4 +158,11 @@ licence:
   type: dict
   sample:
     sthlm: {rc: 0, stdout: "VOIP-SECURITY   yes\n", stderr: ""}
+stopped:
+  description:
+    - With O(licence) - the systems the licence check stops, in the order given - the licence is no or
+      unreadable, the command failed, or the leader could not be asked (not in the play, unreachable).
+  returned: when O(licence) is given
+  type: list
+  elements: str
 """
