@@ -1424,12 +1424,15 @@ def scale_table(paths):
             res = json.load(handle)
         m = res["measurements"]
 
-        def med(name, key):
+        def med(name, key, m=m):
             return (m.get(name) or {}).get(key)
 
         rows.append((res["lims"], res, med))
     rows.sort(key=lambda r: r[0])
-    f = lambda v, fmt="%.1f": "-" if v is None else fmt % v  # noqa: E731
+
+    def f(value, fmt="%.1f"):
+        return "-" if value is None else fmt % value
+
     lines = ["| LIMs (systems x 25) + dl | runs | floor s | floor delivery part s | ours first s | ours second s "
              "| first / floor | second / floor delivery | controller CPU s (floor / first / second) "
              "| peak PSS MB (floor / first / second) | machine busy % before / during (first) |",
@@ -1459,9 +1462,9 @@ def raise_nofile_limit(args):
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     need = 4 * (args.systems * args.lims + args.download_servers) + 1024
     if soft != resource.RLIM_INFINITY and soft < need:
+        nodes = args.systems * args.lims + args.download_servers
         log("bench: open files limit %d; %d nodes want about %d (the lab daemon's listeners, ControlPersist "
-            "sockets): raise it with ulimit -n %d" % (soft, args.systems * args.lims + args.download_servers,
-                                                       need, need))
+            "sockets): raise it with ulimit -n %d" % (soft, nodes, need, need))
 
 
 def history_stamp(date):

@@ -26,7 +26,6 @@ import resource
 import subprocess
 import sys
 import threading
-import time
 
 PR_SET_CHILD_SUBREAPER = 36
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ansible_collections.mxone.pki.plugins.module_utils.licence import (licence_problem, result_problem, stopped_systems,
-                                                                      voip_security)
+from ansible_collections.mxone.pki.plugins.module_utils.licence import (
+    licence_problem, result_problem, stopped_systems, voip_security)
 
 LAB_TABLE = """License status for system s1
 License type: permanent
