@@ -33,6 +33,7 @@ import time
 import urllib.request
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
+BENCH_STATE_TMP = "/tmp"
 ROOT = os.path.dirname(BENCH)
 LAB = os.path.join(ROOT, "tests", "lab", "lab")
 PROJECT_BIN = os.path.join(ROOT, ".venv", "bin")
@@ -46,6 +47,9 @@ REFERENCE = os.path.join(BENCH, "reference", "rollout.yml")
 ACTIVATION = ["media_encryption_enable -type extension", "data_backup", "reload --system"]
 READ_ONLY_COMMAND = "license_status"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# Forks (and the floor's ssh calls at once) unless --forks says: one per node up to this. A fork per node at
+# 1,000 nodes would be 1,000 worker processes of ansible-playbook (and 1,000 ssh handshakes at once) on 2 cores.
+FORKS_CAP = 50
 KEYS = ("reference_s", "floor_s", "ours_first_s", "ours_second_s", "issue_1000_ours_s", "issue_1000_bare_s")
 TARGETS = {
     # ratio key: (target, meaning)
@@ -166,7 +170,7 @@ class Lab(object):
 
     def run(self, *argv, check=True):
         proc = subprocess.run([LAB] + list(argv) + ["--state-dir", self.state], capture_output=True, text=True,
-                              timeout=300, check=False)
+                              timeout=900, check=False)  # up and down of 1,000 nodes take about a minute each
         if check and proc.returncode != 0:
             raise RuntimeError("lab %s: %s" % (" ".join(argv), (proc.stdout + proc.stderr).strip()))
         return proc.stdout
@@ -311,13 +315,27 @@ def run_stamped(argv, env, cwd, timeout):
     return proc.returncode, "".join(lines), "".join(errors), stamps
 
 
-def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None, quiet_wait=0, stamp_lines=False):
+MEMWATCH = os.path.join(BENCH, "memwatch.py")
+MEMORY_KEYS = ("peak_pss_mb", "peak_rss_sum_mb", "peak_processes", "main_peak_rss_mb")
+
+
+def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None, quiet_wait=0, stamp_lines=False,
+          memory=False):
     """Run ``argv``; wall seconds, controller CPU (the process and its descendants, plus Ansible's SSH
     ControlPersist masters, which leave the process tree), the lab's CPU (sshd and sessions of the nodes,
     labd) and the rest of the machine's busy time meanwhile (kernel network work on loopback, and
     anything else running on the machine). With ``stamp_lines``, also when each stdout line arrived
-    (``lines``: [(epoch, text)]) and the epoch of the start and end (``start_epoch``, ``end_epoch``)."""
+    (``lines``: [(epoch, text)]) and the epoch of the start and end (``start_epoch``, ``end_epoch``).
+    With ``memory``, the command runs under bench/memwatch.py, which samples the PSS of its whole process
+    tree (and the ControlPersist masters it starts) every 0.5 s: ``peak_pss_mb`` and the other
+    MEMORY_KEYS; the sampler's own CPU is taken off ``controller_cpu_s``."""
     background = wait_quiet(quiet_wait) if quiet_wait else None
+    mem_out = None
+    if memory:
+        mem_out = os.path.join(BENCH_STATE_TMP, "memwatch-%d.json" % os.getpid())
+        if os.path.exists(mem_out):
+            os.unlink(mem_out)
+        argv = [sys.executable, MEMWATCH, mem_out, "--"] + list(argv)
     control_dir = (env or {}).get("ANSIBLE_SSH_CONTROL_PATH_DIR")
     masters_before = masters_cpu_snapshot(control_dir) if control_dir else {}
     lab_before = lab_cpu_snapshot(lab_state)
@@ -341,12 +359,21 @@ def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None,
         with open(log_path, "w") as handle:
             handle.write(output)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) + masters_cpu
+    mem = {}
+    if mem_out:
+        try:
+            with open(mem_out) as handle:
+                mem = json.load(handle)
+        except (OSError, ValueError):
+            mem = {}
+        cpu -= mem.get("self_cpu_s", 0.0)
     machine_cpu = (busy1 - busy0) / float(CLK)
     res = {"wall_s": round(wall, 3), "controller_cpu_s": round(cpu, 2), "lab_cpu_s": round(lab_cpu, 2),
            "other_cpu_s": round(max(0.0, machine_cpu - cpu - lab_cpu), 2),
            "machine_busy_pct": round(100.0 * (busy1 - busy0) / max(1, total1 - total0), 1),
            "busy_before_pct": background,
            "rc": returncode, "stdout": stdout, "output": output}
+    res.update((k, mem.get(k)) for k in MEMORY_KEYS if mem_out)
     if stamps is not None:
         res.update(lines=list(zip(stamps, stdout.splitlines())), start_epoch=start_epoch, end_epoch=end_epoch)
     return res
@@ -430,11 +457,12 @@ class Bench(object):
         """A run's figures into self.runs[name] (the main table), or appended to the list ``into``."""
         entry = dict((k, run[k]) for k in ("wall_s", "controller_cpu_s", "lab_cpu_s", "other_cpu_s",
                                            "machine_busy_pct", "busy_before_pct", "rc"))
+        entry.update((k, run[k]) for k in MEMORY_KEYS if k in run)
         entry.update(extra)
         (self.runs.setdefault(name, []) if into is None else into).append(entry)
-        log("  %-16s %7.2f s  (CPU s: controller %.1f, lab %.1f, other %.1f; machine busy %.0f%%)%s" % (
+        log("  %-16s %7.2f s  (CPU s: controller %.1f, lab %.1f, other %.1f; machine busy %.0f%%%s)%s" % (
             name, run["wall_s"], run["controller_cpu_s"], run["lab_cpu_s"], run["other_cpu_s"],
-            run["machine_busy_pct"],
+            run["machine_busy_pct"], "; peak PSS %.0f MB" % run["peak_pss_mb"] if run.get("peak_pss_mb") else "",
             "" if not entry.get("problems") else "  PROBLEMS: %s" % "; ".join(entry["problems"])[:500]))
 
     def gate(self):
@@ -463,8 +491,10 @@ class Bench(object):
         return self.ansible_env(os.path.join(ROOT, "ansible.cfg"), os.path.join(ROOT, ".collections"), extra)
 
     def ours_cmd(self, inventory, *more, forks=None):
+        parallel = ["-e", "mxone_activate_parallel=%d" % self.args.activate_parallel] \
+            if self.args.activate_parallel else []
         return [os.path.join(PROJECT_BIN, "ansible-playbook"), "-i", inventory, ROLLOUT,
-                "-f", str(forks or self.args.forks)] + list(more)
+                "-f", str(forks or self.args.forks)] + parallel + list(more)
 
     def reference_cmd(self, inventory, pki, *more):
         return [os.path.join(BENCH_VENV, "bin", "ansible-playbook"), "-i", inventory, REFERENCE,
@@ -498,13 +528,23 @@ class Bench(object):
         if made["rc"] != 0:
             raise RuntimeError("floor material: " + made["output"])
         self.record("floor_material", made)
+        parallel = ["--activate-parallel", str(self.args.activate_parallel)] if self.args.activate_parallel else []
         run = timed([python, os.path.join(BENCH, "floor.py"), "deliver", "--state-dir", self.lab.state,
-                     "--out", material, "--forks", str(self.args.forks)],
-                    log_path=os.path.join(self.logs, "floor-%d.log" % i), **self.gate())
+                     "--out", material, "--forks", str(self.args.forks)] + parallel,
+                    log_path=os.path.join(self.logs, "floor-%d.log" % i), memory=True, **self.gate())
         problems = [] if run["rc"] == 0 else ["rc=%d: %s" % (run["rc"], run["output"][-300:])]
         detail = json.loads(run["stdout"]) if run["rc"] == 0 else {}
+        if detail.get("activate_s") is not None:
+            # the floor's delivery part: the whole process (Python start, lab status, an ssh per node) up to the
+            # first activation order; what the second run of ours is compared with
+            detail["delivery_part_s"] = round(run["wall_s"] - detail["activate_s"], 3)
         problems += verify_deployment(self.lab, os.path.join(material, "ca.pem")) if run["rc"] == 0 else []
         self.record("floor", run, problems=problems, **detail)
+        if detail.get("delivery_part_s") is not None:
+            # a part of the floor run above (its CPU and memory are the floor's): the wall time only
+            self.runs.setdefault("floor_delivery", []).append(
+                {"wall_s": detail["delivery_part_s"], "part_of": "floor", "busy_before_pct": run["busy_before_pct"],
+                 "deliver_s": detail.get("deliver_s"), "problems": problems})
 
     def ours(self, i):
         work = self.workdir("ours-%d" % i)
@@ -512,14 +552,14 @@ class Bench(object):
         self.lab.fresh(inventory)
         ca = os.path.join(work, "inventory", "pki", "ca", "ca.pem")
         run = timed(self.ours_cmd(inventory), env=self.ours_env(),
-                    log_path=os.path.join(self.logs, "ours-first-%d.log" % i), **self.gate())
+                    log_path=os.path.join(self.logs, "ours-first-%d.log" % i), memory=True, **self.gate())
         problems = [] if run["rc"] == 0 else ["rc=%d" % run["rc"]]
         problems += verify_deployment(self.lab, ca) if run["rc"] == 0 else []
         self.record("ours_first", run, recap=recap(run["stdout"]), problems=problems)
         journals = dict((s, self.lab.journal(s)) for s in self.lab.systems())
         # immediately, as a user would run it again (no quiet gate: SSH connections may still persist)
         run = timed(self.ours_cmd(inventory), env=self.ours_env(),
-                    log_path=os.path.join(self.logs, "ours-second-%d.log" % i), lab_state=self.lab.state)
+                    log_path=os.path.join(self.logs, "ours-second-%d.log" % i), lab_state=self.lab.state, memory=True)
         rc = recap(run["stdout"])
         problems = [] if run["rc"] == 0 else ["rc=%d" % run["rc"]]
         if rc["changed"] != 0:
@@ -796,9 +836,10 @@ class Bench(object):
             if a.per_lim:
                 self.ours_per_lim(i)
         self.lab.down()
-        log("bench: issuing %d per-LIM certificates (%s), %d times each side"
-            % (a.issue_count, a.issue_modes, a.issue_repeat))
-        self.issue = self.issuance()
+        if a.issuance:
+            log("bench: issuing %d per-LIM certificates (%s), %d times each side"
+                % (a.issue_count, a.issue_modes, a.issue_repeat))
+            self.issue = self.issuance()
         if a.with_reload_scenario:
             self.reload_section = self.reload_scenario()
 
@@ -1110,8 +1151,9 @@ RATIOS = {
     "ratio_ours_first_over_floor_with_material": ("ours_first", ("floor", "floor_material")),
     "ratio_reference_over_ours_first_per_lim": ("reference", "ours_first_per_lim"),
     "ratio_issue_keygen_ours_over_bare": ("issue_keygen_ours", "issue_keygen_bare"),
+    "ratio_ours_second_over_floor_delivery": ("ours_second", "floor_delivery"),
 }
-FIGURES = (("reference", "reference"), ("floor", "floor"), ("floor_material", "floor_material"),
+FIGURES = (("reference", "reference"), ("floor", "floor"), ("floor_delivery", "floor_delivery"), ("floor_material", "floor_material"),
            ("ours_first", "ours_first"), ("ours_second", "ours_second"), ("ours_first_per_lim", "ours_first_per_lim"),
            ("issue_1000_ours", "issue_sign_ours"), ("issue_1000_bare", "issue_sign_bare"),
            ("issue_1000_keygen_ours", "issue_keygen_ours"), ("issue_1000_keygen_bare", "issue_keygen_bare"))
@@ -1123,10 +1165,13 @@ def derive(res):
     stats = res["measurements"]
     for entry in stats.values():
         runs = [r for r in entry["runs"] if isinstance(r, dict)]
-        for key in ("controller_cpu_s", "lab_cpu_s", "other_cpu_s", "machine_busy_pct"):
+        for key in ("controller_cpu_s", "lab_cpu_s", "other_cpu_s", "machine_busy_pct", "busy_before_pct",
+                    "peak_pss_mb", "peak_rss_sum_mb", "main_peak_rss_mb", "peak_processes"):
             values = [r[key] for r in runs if r.get(key) is not None]
             if values:
-                name = key.replace("_s", "").replace("_pct", "") + "_median" + ("_pct" if key.endswith("pct") else "_s")
+                unit = "_pct" if key.endswith("pct") else "_mb" if key.endswith("_mb") else "" if key == "peak_processes" \
+                    else "_s"
+                name = key[:len(key) - len(unit)] + "_median" + unit
                 entry[name] = round(statistics.median(values), 2)
 
     def value(name, stat):
@@ -1165,6 +1210,7 @@ def table(res):
     rows = [
         ("reference (community.crypto)", "reference"),
         ("floor: bare ssh, delivery + activation", "floor"),
+        ("floor: its delivery part (to the first activation order)", "floor_delivery"),
         ("floor: material (separately)", "floor_material"),
         ("ours: rollout.yml, first run", "ours_first"),
         ("ours: rollout.yml, second run", "ours_second"),
@@ -1179,8 +1225,8 @@ def table(res):
              % (res["lims"], res["systems"], res["lims_per_system"], res["download_servers"], res["forks"],
                 reload_note, res["date"]), "",
              "| contender | runs | min s | median s | CPU s, controller | CPU s, lab nodes | CPU s, rest of machine "
-             "| machine busy % |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| machine busy % | peak PSS MB, controller |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def cell(val, fmt_="%.1f"):
         return "-" if val is None else fmt_ % val
@@ -1188,12 +1234,12 @@ def table(res):
     for label, name in rows:
         s = m.get(name)
         if not s:
-            lines.append("| %s | 0 | - | - | - | - | - | - |" % label)
+            lines.append("| %s | 0 | - | - | - | - | - | - | - |" % label)
             continue
-        lines.append("| %s | %d | %.2f | %.2f | %s | %s | %s | %s |" % (
+        lines.append("| %s | %d | %.2f | %.2f | %s | %s | %s | %s | %s |" % (
             label, len(s["runs"]), s["min_s"], s["median_s"], cell(s.get("controller_cpu_median_s")),
             cell(s.get("lab_cpu_median_s")), cell(s.get("other_cpu_median_s")),
-            cell(s.get("machine_busy_median_pct"), "%.0f")))
+            cell(s.get("machine_busy_median_pct"), "%.0f"), cell(s.get("peak_pss_median_mb"), "%.0f")))
     lines.append("")
     lines.append("CPU columns are medians; the rest of the machine is kernel work on loopback plus anything else "
                  "running on it (this machine is shared).")
@@ -1207,7 +1253,7 @@ def table(res):
         lines.append("| %s | %s | %s | %s | %s | %s |" % (key, fmt(t["value"]), yes[t["met"]], fmt(t.get("value_min")),
                                                           yes[t.get("met_min")], t["target"]))
     for key in ("ratio_reference_over_ours_first_per_lim", "ratio_ours_first_over_floor_with_material",
-                "ratio_issue_keygen_ours_over_bare"):
+                "ratio_issue_keygen_ours_over_bare", "ratio_ours_second_over_floor_delivery"):
         if res.get(key) is not None:
             lines.append("| %s | %s | | %s | | (info) |" % (key, fmt(res[key]), fmt(res["ratios_min"].get(key))))
     lines += ["", "second-run changed counts: %s; every run verified (TLS on every LIM, ca.pem on every "
@@ -1262,7 +1308,14 @@ def parse(argv):
     p.add_argument("--download-servers", type=int, default=2)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--reference-repeat", type=int, help="repetitions of the reference (default: --repeat)")
-    p.add_argument("--forks", type=int, help="forks for every contender (default: every node at once)")
+    p.add_argument("--forks", type=int, help="forks for every contender, and the floor's ssh calls at once (default: "
+                                             "one per node up to %d)" % FORKS_CAP)
+    p.add_argument("--activate-parallel", type=int,
+                   help="systems activated at once, the same for ours (-e mxone_activate_parallel) and the floor "
+                        "(default: every system at once, as the floor always did)")
+    p.add_argument("--only", metavar="floor,ours",
+                   help="only these contenders (of reference, floor, ours, per-lim, issuance), e.g. floor,ours "
+                        "for the scale runs (50, 200, 1,000 LIMs)")
     p.add_argument("--reference", choices=["yes", "no", "auto"], default="yes",
                    help="auto: only if bench/.venv is already there (what --quick uses)")
     p.add_argument("--per-lim", dest="per_lim", action="store_true", default=True,
@@ -1306,6 +1359,8 @@ def parse(argv):
     p.add_argument("--rederive", metavar="JSON",
                    help="recompute figures, ratios and table of a results file from its measurements; rewrite it")
     p.add_argument("--out", help="results JSON (default bench/results/latest.json)")
+    p.add_argument("--scale-table", nargs="+", metavar="JSON",
+                   help="print the scale table of these results files (bench/run --only floor,ours at several sizes)")
     p.add_argument("--no-history", action="store_true", help="do not append to bench/results/history/")
     args = p.parse_args(argv)
     args.argv = list(argv)
@@ -1343,10 +1398,73 @@ def parse(argv):
         if "--quiet-wait" not in argv:
             args.quiet_wait = 0
     args.out = args.out or os.path.join(BENCH, "results", "latest.json")
-    args.forks = args.forks or args.systems * args.lims + args.download_servers
+    args.forks = args.forks or min(FORKS_CAP, args.systems * args.lims + args.download_servers)
+    if args.activate_parallel is None and not args.reload_scenario:
+        args.activate_parallel = args.systems
+    args.issuance = True
+    if args.only:
+        only = set(x.strip() for x in args.only.split(",") if x.strip())
+        unknown = only - {"reference", "floor", "ours", "per-lim", "issuance"}
+        if unknown or not {"floor", "ours"} <= only:
+            p.error("--only: a list of reference, floor, ours, per-lim, issuance that has floor and ours")
+        if "reference" not in only:
+            args.reference = "no"
+        args.per_lim = args.per_lim and "per-lim" in only
+        args.issuance = "issuance" in only
     args.reference_repeat = min(args.repeat, args.reference_repeat or args.repeat)
     args.issue_repeat = args.issue_repeat or args.repeat
     return args
+
+
+def scale_table(paths):
+    """The scale table (bench/README.md) from results files of bench/run --only floor,ours at several sizes."""
+    rows = []
+    for path in paths:
+        with open(path) as handle:
+            res = json.load(handle)
+        m = res["measurements"]
+
+        def med(name, key, m=m):
+            return (m.get(name) or {}).get(key)
+
+        rows.append((res["lims"], res, med))
+    rows.sort(key=lambda r: r[0])
+
+    def f(value, fmt="%.1f"):
+        return "-" if value is None else fmt % value
+
+    lines = ["| LIMs (systems x 25) + dl | runs | floor s | floor delivery part s | ours first s | ours second s "
+             "| first / floor | second / floor delivery | controller CPU s (floor / first / second) "
+             "| peak PSS MB (floor / first / second) | machine busy % before / during (first) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
+    for lims, res, med in rows:
+        first, second = res.get("ratio_ours_first_over_floor"), res.get("ratio_ours_second_over_floor_delivery")
+        lines.append("| %d (%d x %d) + %d | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s | %s / %s |" % (
+            lims, res["systems"], res["lims_per_system"], res["download_servers"], res["repeat"],
+            f(res.get("floor_s"), "%.2f"), f(res.get("floor_delivery_s"), "%.2f"), f(res.get("ours_first_s"), "%.2f"),
+            f(res.get("ours_second_s"), "%.2f"), f(first, "%.2f"), f(second, "%.2f"),
+            f(med("floor", "controller_cpu_median_s")), f(med("ours_first", "controller_cpu_median_s")),
+            f(med("ours_second", "controller_cpu_median_s")),
+            f(med("floor", "peak_pss_median_mb"), "%.0f"), f(med("ours_first", "peak_pss_median_mb"), "%.0f"),
+            f(med("ours_second", "peak_pss_median_mb"), "%.0f"),
+            f(med("ours_first", "busy_before_median_pct"), "%.0f"), f(med("ours_first", "machine_busy_median_pct"), "%.0f")))
+    return "\n".join(lines)
+
+
+def raise_nofile_limit(args):
+    """Soft limit of open files up to the hard limit (ansible-playbook, the floor and the lab inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard or hard == resource.RLIM_INFINITY:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    need = 4 * (args.systems * args.lims + args.download_servers) + 1024
+    if soft != resource.RLIM_INFINITY and soft < need:
+        nodes = args.systems * args.lims + args.download_servers
+        log("bench: open files limit %d; %d nodes want about %d (the lab daemon's listeners, ControlPersist "
+            "sockets): raise it with ulimit -n %d" % (soft, nodes, need, need))
 
 
 def history_stamp(date):
@@ -1363,6 +1481,9 @@ def write_json(path, res):
 
 def main(argv):
     args = parse(argv)
+    if args.scale_table:
+        print(scale_table(args.scale_table))
+        return 0
     if args.rederive:
         with open(args.rederive) as handle:
             res = json.load(handle)
@@ -1377,6 +1498,7 @@ def main(argv):
         return 0
     if os.geteuid() != 0:
         sys.exit("bench: the lab needs root")
+    raise_nofile_limit(args)
     if not os.path.exists(os.path.join(PROJECT_BIN, "ansible-playbook")):
         log("bench: the project's .venv is missing; running scripts/setup")
         subprocess.run([os.path.join(ROOT, "scripts", "setup")], check=True)

@@ -17,13 +17,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import shlex
 import time
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.mxone.pki.plugins.module_utils import activation, rolling
+from ansible_collections.mxone.pki.plugins.module_utils import activation, licence, rolling
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import Checker, parse_endpoints
@@ -43,6 +44,7 @@ ARGUMENT_SPEC = dict(
     now=dict(type="bool", default=False),
     progress_interval=dict(type="float", default=30),
     report=dict(type="dict"),
+    licence=dict(type="list", elements="dict"),
 )
 # Rollback reloads: a reload may still be settling on the LIMs that came back; try again after these pauses.
 REROLL_PAUSES = (2, 5, 10)
@@ -105,6 +107,10 @@ class ActionModule(ActionBase):
             return result
         self._task_vars = task_vars
         self._args = args
+        if args.get("licence") is not None:
+            answers = self._read_licences(args["licence"], task_vars.get("ansible_play_hosts") or [])
+            result.update(changed=False, licence=answers, stopped=licence.stopped_systems(args["licence"], answers))
+            return result
         systems = dict((entry["system"], entry) for entry in args["systems"])
         try:
             order = rolling.activation_order([entry["system"] for entry in args["systems"]], args["order"])
@@ -176,6 +182,23 @@ class ActionModule(ActionBase):
             failure = "the activation commands could not start on %s: %s" % (
                 shell.host, to_text(res.get("msg") or res.get("stderr", "")).strip()[-300:])
         return ran, failure
+
+    def _read_licences(self, systems, play_hosts):
+        """``license_status`` on each system's leader that is in the play, every leader at once: {system: the
+        command's result}; a system whose leader is not in the play gets no entry (it could not be asked).
+
+        One raw round trip per leader, read-only, from this one task: a task on every host that skips all
+        but the leaders costs a worker per host, which at a thousand LIMs is minutes."""
+        live = set(play_hosts)
+        leaders = dict((entry["leader"], entry) for entry in systems if entry["leader"] in live)
+
+        def work(shell):
+            path = _command_path(leaders[shell.host])
+            # mxone_command_path first on PATH: sudo's secure_path and su - drop the login PATH
+            return shell.run(("PATH=%s:\"$PATH\" " % shlex.quote(path) if path else "") + "license_status")
+
+        answers = self._on_hosts(sorted(leaders), work)
+        return dict((entry["system"], answers[entry["leader"]]) for entry in leaders.values())
 
     def _on_hosts(self, hosts, work):
         return run_on_hosts(self, self._task_vars, hosts, work)

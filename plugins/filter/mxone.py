@@ -63,14 +63,7 @@ def activation_plan(plan, delivery, play_hosts, play_hosts_all):
 
 def licence_problem(result, system, node):
     """Why ``license_status`` (its registered result on ``node``) leaves ``system`` alone, or an empty string."""
-    result = result or {}
-    if result.get("unreachable") or "rc" not in result:
-        return "system %s: license_status could not run on %s (%s); the %s licence is unknown, so nothing was " \
-               "changed on this system" % (system, node, result.get("msg") or "no result", licence.FEATURE)
-    output = result.get("stdout") or ""
-    if result.get("rc"):
-        output = (output + "\n" + (result.get("stderr") or "")).strip()
-    return licence.licence_problem(system, node, output, result.get("rc")) or ""
+    return licence.result_problem(result, system, node)
 
 
 def public_path(plan, path):

@@ -63,3 +63,23 @@ def licence_problem(system, node, output, rc=0):
         return ("%s shows %r: media encryption and TLS need the %s licence (trial licences lack it); "
                 "nothing was changed on this system" % (where, line, FEATURE))
     return None
+
+
+def result_problem(result, system, node):
+    """Why ``system`` is left alone, judged from the registered result of ``license_status`` on ``node`` (a raw
+    round trip: rc, stdout, stderr; unreachable and msg when it could not run; {} when it did not run), or ""."""
+    result = result or {}
+    if result.get("unreachable") or "rc" not in result:
+        return "system %s: license_status could not run on %s (%s); the %s licence is unknown, so nothing was " \
+               "changed on this system" % (system, node, result.get("msg") or "no result", FEATURE)
+    output = result.get("stdout") or ""
+    if result.get("rc"):
+        output = (output + "\n" + (result.get("stderr") or "")).strip()
+    return licence_problem(system, node, output, result.get("rc")) or ""
+
+
+def stopped_systems(systems, answers):
+    """The systems (plan entries: system, leader, hosts) that the licence check stops: those whose leader's
+    answer (``answers``: system -> result; none when it was not asked) shows a problem, in their order."""
+    return [entry["system"] for entry in systems
+            if result_problem(answers.get(entry["system"]), entry["system"], entry["leader"])]

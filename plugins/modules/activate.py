@@ -90,6 +90,15 @@ options:
   report:
     description: A host's part of a fleet result (an item of RV(by_host)), to show as this host's own result.
     type: dict
+  licence:
+    description:
+      - Instead of activating, read C(license_status) on the leader of each of these systems, every leader at once,
+        and return what each printed as RV(licence). Each item is a system of the fleet plan
+        (C(mxone_fleet.plan.systems)) - C(system), C(leader) (the LIM asked; only if it is in the play) and
+        C(command_path) (put first on the C(PATH), as for the activation commands). Read-only; it changes nothing.
+        Judge each answer with P(mxone.pki.licence_problem#filter); RV(stopped) lists the systems it stops.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -141,4 +150,19 @@ by_host:
   description: Per host that runs a system's commands, what it reports with O(report).
   returned: always
   type: dict
+licence:
+  description:
+    - With O(licence) - per system, the result of C(license_status) on its leader - C(rc), C(stdout), C(stderr);
+      or C(unreachable) and C(msg) when the leader could not be reached.
+  returned: when O(licence) is given
+  type: dict
+  sample:
+    sthlm: {rc: 0, stdout: "VOIP-SECURITY   yes\n", stderr: ""}
+stopped:
+  description:
+    - With O(licence) - the systems the licence check stops, in the order given - the licence is no or
+      unreadable, the command failed, or the leader could not be asked (not in the play, unreachable).
+  returned: when O(licence) is given
+  type: list
+  elements: str
 """

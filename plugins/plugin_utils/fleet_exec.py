@@ -155,16 +155,17 @@ def host_shell(action, host, task_vars):
 
 
 def run_on_hosts(action, task_vars, hosts, work):
-    """``work(shell)`` for each host, in parallel; {host: work's result}. Exceptions become failures."""
-    results, shells = {}, []
-    for host in hosts:
-        try:
-            shells.append(host_shell(action, host, task_vars))
-        except Exception as exc:  # a bad connection setting for one host must not hide the others
-            results[host] = dict(changed=False, unreachable=True,
-                                 msg="cannot connect to %s: %s" % (host, to_native(exc)))
+    """``work(shell)`` for each host, in parallel; {host: work's result}. Exceptions become failures.
 
-    def one(shell):
+    Each thread makes its host's shell itself (under ``CONNECT_LOCK``, one at a time): the variables and
+    plugin settings of a host take tens of milliseconds at a thousand hosts, so they are made while the
+    earlier hosts' SSH round trips run, not all before the first one starts."""
+
+    def one(host):
+        try:
+            shell = host_shell(action, host, task_vars)
+        except Exception as exc:  # a bad connection setting for one host must not hide the others
+            return dict(changed=False, unreachable=True, msg="cannot connect to %s: %s" % (host, to_native(exc)))
         try:
             return work(shell)
         except Exception as exc:  # one node's surprise is that node's failure, not the fleet's
@@ -173,8 +174,10 @@ def run_on_hosts(action, task_vars, hosts, work):
         finally:
             shell.close()
 
-    if shells:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=thread_count(shells)) as pool:
-            for shell, result in zip(shells, pool.map(one, shells)):
-                results[shell.host] = result
+    hosts = list(hosts)
+    results = {}
+    if hosts:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=thread_count(hosts)) as pool:
+            for host, result in zip(hosts, pool.map(one, hosts)):
+                results[host] = result
     return results

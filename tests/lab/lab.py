@@ -22,6 +22,7 @@ import heapq
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -588,6 +589,42 @@ def start_sshd(node):
         logf.close()
 
 
+START_BATCH = 50  # sshds started at once (see start_all_sshd)
+
+
+def start_all_sshd(nodes, batch=START_BATCH):
+    """Start every node's sshd, ``batch`` at a time, each batch listening before the next starts.
+
+    A thousand started at once on 2 cores (each an unshare, a shell, ten bind mounts and an sshd) put the
+    load average at ~120 and many did not listen within 20 s; in batches the machine stays responsive
+    and the wait per batch is short. If a batch fails, the sshds started so far are killed here (their
+    pids are known) before `up` cleans up, so that none is left starting behind the teardown."""
+    started = []
+    try:
+        for i in range(0, len(nodes), batch):
+            chunk = [(n, start_sshd(n)) for n in nodes[i:i + batch]]
+            started += chunk
+            wait_nodes(chunk)
+    except BaseException:
+        for _node, proc in started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        raise
+
+
+def raise_nofile_limit():
+    """Raise this process's soft limit of open files to its hard limit (the lab daemon inherits it).
+
+    The daemon holds three TLS listeners per LIM plus a socket per open connection: about 3,000 at
+    1,000 LIMs, above the usual soft limit of 1,024. Returns (soft, hard) after the change."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
 def wait_nodes(started, timeout=20.0):
     """Wait until every (node, Popen) accepts TCP on its ssh port; record pid + mntns."""
     own = own_mntns()
@@ -742,6 +779,17 @@ def cmd_up(args, lab):
                        f"(its sshd would not see it): choose another --state-dir")
     if args.root_login and args.become != "su":
         raise Fail("--root-login logs in as root: no --become")
+    lims = args.systems * args.lims
+    soft, _hard = raise_nofile_limit()
+    need = 3 * lims + args.download_servers + 512  # listeners, HTTP servers, connections and files
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raise Fail(f"{lims} LIMs need about {need} open files in the lab daemon (3 TLS listeners per LIM and "
+                   f"the connections), but the limit is {soft} and cannot be raised further here: raise it "
+                   f"first (ulimit -n {need}, or LimitNOFILE= for a service)")
+    pid_max = int(open("/proc/sys/kernel/pid_max").read())
+    if pid_max < 16 * (lims + args.download_servers):
+        log(f"lab up: kernel.pid_max is {pid_max}; {lims} LIMs with a session open on each use about "
+            f"{6 * (lims + args.download_servers)} processes (sysctl -w kernel.pid_max=4194304 to be safe)")
     ensure_prereqs()
     if os.path.exists(lab.dir):  # leftovers of a partial up
         teardown(lab, quiet=True)
@@ -806,9 +854,8 @@ def cmd_up(args, lab):
             run([SSHD, "-t", "-f", os.path.join(first["dir"], "sshd_config")])
             sim.write_json(lab.path("faults.json"), {})
             sim.write_json(lab.path("lab.json"), data)
-            started = [(n, start_sshd(n)) for n in data["nodes"].values()]
             sim.start_labd(lab.dir)  # starts the download servers' HTTP
-            wait_nodes(started)
+            start_all_sshd(list(data["nodes"].values()))
             t_wait = time.monotonic()
             wait_keygen(keygen["id_rsa"])
             keygen_s = (time.monotonic() - t_key, time.monotonic() - t_wait)

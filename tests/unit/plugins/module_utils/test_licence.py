@@ -2,7 +2,8 @@
 
 import pytest
 
-from ansible_collections.mxone.pki.plugins.module_utils.licence import licence_problem, voip_security
+from ansible_collections.mxone.pki.plugins.module_utils.licence import (
+    licence_problem, result_problem, stopped_systems, voip_security)
 
 LAB_TABLE = """License status for system s1
 License type: permanent
@@ -49,3 +50,25 @@ def test_problem_names_system_node_and_licence():
     assert "failed (exit 127 (command not found: set mxone_command_path" in not_found
     assert "failed (exit 1)" in licence_problem("sthlm", "sthlm-lim1", "no licence server", rc=1)
     assert "cannot read" in licence_problem("sthlm", "sthlm-lim1", "VOIP-SECURITY ???")
+
+
+def test_a_raw_result_is_judged_as_the_filter_does():
+    yes = dict(rc=0, stdout="VOIP-SECURITY   yes\n", stderr="")
+    assert result_problem(yes, "lab1", "lab1-lim1") == ""
+    no = result_problem(dict(rc=0, stdout="VOIP-SECURITY   no\n", stderr=""), "lab1", "lab1-lim1")
+    assert no.startswith("system lab1: license_status on lab1-lim1 shows 'VOIP-SECURITY   no'")
+    down = result_problem(dict(rc=None, unreachable=True, msg="connection refused"), "lab1", "lab1-lim1")
+    assert "could not run on lab1-lim1 (connection refused)" in down
+    assert "no result" in result_problem({}, "lab1", "lab1-lim1")  # not asked: its leader is not in the play
+    failed = result_problem(dict(rc=127, stdout="", stderr="sh: license_status: not found"), "lab1", "lab1-lim1")
+    assert "exit 127" in failed and "mxone_command_path" in failed
+
+
+def test_stopped_systems_are_those_with_a_problem_or_no_answer_in_their_order():
+    systems = [dict(system=s, leader=s + "-lim1") for s in ("lab2", "lab1", "lab3")]
+    answers = {"lab1": dict(rc=0, stdout="VOIP-SECURITY yes", stderr=""),
+               "lab2": dict(rc=0, stdout="VOIP-SECURITY no", stderr="")}
+    assert stopped_systems(systems, answers) == ["lab2", "lab3"]
+    answers["lab3"] = dict(rc=0, stdout="VOIP-SECURITY: yes", stderr="")
+    answers["lab2"] = dict(rc=0, stdout="VOIP-SECURITY: yes", stderr="")
+    assert stopped_systems(systems, answers) == []
