@@ -161,14 +161,19 @@ def rollout_summary(plan, hostvars, play_hosts_all, play_hosts, issue_results=No
 
 
 def _licence_stop(hostvars, system_id, leader):
-    """The licence check's message for a system it stopped (its result registered on the leader), or None."""
+    """The licence check's message for a system it stopped, or None.
+
+    The check is one run_once task for the fleet (mxone_activate, licence.yml): every host holds its result, with
+    each system's raw answer under ``licence``.
+    """
     try:
         result = (hostvars or {})[leader].get("__mxone_activate_licence") if leader else None
     except KeyError:
         return None
-    if not result or result.get("skipped"):
+    answer = ((result or {}).get("licence") or {}).get(system_id)
+    if not answer:
         return None
-    return licence_problem(result, system_id, leader) or None
+    return licence_problem(answer, system_id, leader) or None
 
 
 def _lim_tls(hosts, probes):

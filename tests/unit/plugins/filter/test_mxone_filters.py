@@ -140,11 +140,12 @@ def test_summary_says_why_the_licence_check_stopped_a_system():
     plan = dict(PLAN, systems=dict(PLAN["systems"], a=dict(PLAN["systems"]["a"], leader="a-lim1"),
                                    b=dict(PLAN["systems"]["b"], leader="b-lim1")))
     trial = dict(rc=0, stdout="Feature          Licensed\nVOIP-SECURITY    no\n", stderr="")
-    hostvars = {"a-lim1": {"__mxone_activate_licence": trial}, "b-lim1": {"__mxone_activate_licence": dict(skipped=True)}}
+    checked = dict(changed=False, licence=dict(a=trial), stopped=["a"])  # the fleet's one licence task, on every host
+    hostvars = {"a-lim1": {"__mxone_activate_licence": checked}, "b-lim1": {"__mxone_activate_licence": checked}}
     summary = dict((s["system"], s) for s in rollout_summary(
         plan, hostvars, ["a-lim1", "a-lim2", "a-lim3", "b-lim1"], ["b-lim1"], delivery={}))
     assert "VOIP-SECURITY" in summary["a"]["failed_why"] and "a-lim1" in summary["a"]["failed_why"]
-    assert summary["b"]["failed_why"] is None  # skipped check, and no failed LIM: nothing to say
+    assert summary["b"]["failed_why"] is None  # not asked (no media encryption), and no failed LIM: nothing to say
     from ansible_collections.mxone.pki.plugins.filter.mxone import job_artifact, summary_rows
     assert summary_rows([summary["a"]])[0][1].startswith("FAILED on a-lim1, a-lim2, a-lim3 (system a: ")
     assert job_artifact([summary["a"]])["systems"]["a"]["failure"] == summary["a"]["failed_why"]
