@@ -206,6 +206,15 @@ class Lab(object):
 # measuring
 # ---------------------------------------------------------------------------------------------
 
+def loadavg():
+    """The 1, 5 and 15 minute load averages (what uptime shows)."""
+    try:
+        with open("/proc/loadavg") as handle:
+            return [float(x) for x in handle.read().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
 def cpu_times():
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     with open("/proc/stat") as handle:
@@ -316,7 +325,7 @@ def run_stamped(argv, env, cwd, timeout):
 
 
 MEMWATCH = os.path.join(BENCH, "memwatch.py")
-MEMORY_KEYS = ("peak_pss_mb", "peak_rss_sum_mb", "peak_processes", "main_peak_rss_mb")
+MEMORY_KEYS = ("peak_pss_mb", "peak_rss_sum_mb", "peak_processes", "main_peak_rss_mb", "peak_parts_pss_mb")
 
 
 def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None, quiet_wait=0, stamp_lines=False,
@@ -330,6 +339,7 @@ def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None,
     tree (and the ControlPersist masters it starts) every 0.5 s: ``peak_pss_mb`` and the other
     MEMORY_KEYS; the sampler's own CPU is taken off ``controller_cpu_s``."""
     background = wait_quiet(quiet_wait) if quiet_wait else None
+    load_before = loadavg()
     mem_out = None
     if memory:
         mem_out = os.path.join(BENCH_STATE_TMP, "memwatch-%d.json" % os.getpid())
@@ -371,7 +381,7 @@ def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None,
     res = {"wall_s": round(wall, 3), "controller_cpu_s": round(cpu, 2), "lab_cpu_s": round(lab_cpu, 2),
            "other_cpu_s": round(max(0.0, machine_cpu - cpu - lab_cpu), 2),
            "machine_busy_pct": round(100.0 * (busy1 - busy0) / max(1, total1 - total0), 1),
-           "busy_before_pct": background,
+           "busy_before_pct": background, "loadavg_before": load_before, "loadavg_after": loadavg(),
            "rc": returncode, "stdout": stdout, "output": output}
     res.update((k, mem.get(k)) for k in MEMORY_KEYS if mem_out)
     if stamps is not None:
@@ -457,7 +467,7 @@ class Bench(object):
         """A run's figures into self.runs[name] (the main table), or appended to the list ``into``."""
         entry = dict((k, run[k]) for k in ("wall_s", "controller_cpu_s", "lab_cpu_s", "other_cpu_s",
                                            "machine_busy_pct", "busy_before_pct", "rc"))
-        entry.update((k, run[k]) for k in MEMORY_KEYS if k in run)
+        entry.update((k, run[k]) for k in MEMORY_KEYS + ("loadavg_before", "loadavg_after") if k in run)
         entry.update(extra)
         (self.runs.setdefault(name, []) if into is None else into).append(entry)
         log("  %-16s %7.2f s  (CPU s: controller %.1f, lab %.1f, other %.1f; machine busy %.0f%%%s)%s" % (
@@ -1435,11 +1445,14 @@ def scale_table(paths):
 
     lines = ["| LIMs (systems x 25) + dl | runs | floor s | floor delivery part s | ours first s | ours second s "
              "| first / floor | second / floor delivery | controller CPU s (floor / first / second) "
-             "| peak PSS MB (floor / first / second) | machine busy % before / during (first) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
+             "| peak PSS MB (floor / first / second) | machine busy % before / during (first) "
+             "| load average (1 min) before the first runs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
     for lims, res, med in rows:
         first, second = res.get("ratio_ours_first_over_floor"), res.get("ratio_ours_second_over_floor_delivery")
-        lines.append("| %d (%d x %d) + %d | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s | %s / %s |" % (
+        loads = [r["loadavg_before"][0] for r in (res["measurements"].get("ours_first") or {}).get("runs", [])
+                 if r.get("loadavg_before")]
+        lines.append("| %d (%d x %d) + %d | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s | %s / %s | %s |" % (
             lims, res["systems"], res["lims_per_system"], res["download_servers"], res["repeat"],
             f(res.get("floor_s"), "%.2f"), f(res.get("floor_delivery_s"), "%.2f"), f(res.get("ours_first_s"), "%.2f"),
             f(res.get("ours_second_s"), "%.2f"), f(first, "%.2f"), f(second, "%.2f"),
@@ -1447,7 +1460,8 @@ def scale_table(paths):
             f(med("ours_second", "controller_cpu_median_s")),
             f(med("floor", "peak_pss_median_mb"), "%.0f"), f(med("ours_first", "peak_pss_median_mb"), "%.0f"),
             f(med("ours_second", "peak_pss_median_mb"), "%.0f"),
-            f(med("ours_first", "busy_before_median_pct"), "%.0f"), f(med("ours_first", "machine_busy_median_pct"), "%.0f")))
+            f(med("ours_first", "busy_before_median_pct"), "%.0f"), f(med("ours_first", "machine_busy_median_pct"), "%.0f"),
+            ", ".join("%.1f" % x for x in loads) or "-"))
     return "\n".join(lines)
 
 

@@ -14,7 +14,8 @@ upper bound). The masters detach from their parent; this process makes itself a 
 Sampling: every ``interval`` seconds the tree is walked through /proc/PID/task/TID/children and each
 process's PSS is read; a master's PSS, which hardly changes, is re-read every fourth sample. A short-lived
 peak between two samples is missed, so the figure is a lower bound of the true peak at that resolution.
-Also written: ``main_peak_rss_mb`` (VmHWM of the command's own process, the high-water mark the kernel
+Also written: ``peak_parts_pss_mb`` (that peak split into the command's own process, ssh clients, adopted
+masters and the rest: Ansible's forked workers, or the floor's nothing else), ``main_peak_rss_mb`` (VmHWM of the command's own process, the high-water mark the kernel
 keeps), ``peak_processes``, ``samples`` and ``self_cpu_s`` (this sampler's own CPU, which bench/run takes
 off the controller's CPU).
 """
@@ -93,7 +94,7 @@ def main(argv):
     except (OSError, AttributeError):
         pass
     proc = subprocess.Popen(rest)
-    peak = {"pss_kb": 0, "rss_kb": 0, "processes": 0}
+    peak = {"pss_kb": 0, "rss_kb": 0, "processes": 0, "parts": {}}
     main_hwm = [0]
     masters = {}  # adopted ssh masters: pid -> (pss, rss), refreshed every fourth sample
     samples = [0]
@@ -103,6 +104,7 @@ def main(argv):
         n = 0
         while not done.is_set():
             pss = rss = count = 0
+            parts = {"main": 0, "ssh": 0, "masters": 0, "other": 0}  # PSS kB of the command, ssh clients, masters, rest
             seen = set()
             mine = set(children(me))
             stack = [proc.pid] + [p for p in mine if p != proc.pid]
@@ -120,12 +122,15 @@ def main(argv):
                         masters[pid] = value
                 if value:
                     pss, rss, count = pss + value[0], rss + value[1], count + 1
+                    part = "main" if pid == proc.pid else "masters" if adopted else \
+                        "ssh" if comm(pid) == "ssh" else "other"
+                    parts[part] += value[0]
                 if not adopted:
                     stack += children(pid)
             for gone in set(masters) - seen:
                 del masters[gone]
             if pss > peak["pss_kb"]:
-                peak.update(pss_kb=pss, rss_kb=max(rss, peak["rss_kb"]), processes=count)
+                peak.update(pss_kb=pss, rss_kb=max(rss, peak["rss_kb"]), processes=count, parts=parts)
             peak["rss_kb"] = max(rss, peak["rss_kb"])
             main_hwm[0] = max(main_hwm[0], hwm_kb(proc.pid) or 0)
             samples[0] += 1
@@ -148,6 +153,7 @@ def main(argv):
     with open(out, "w") as handle:
         json.dump({"peak_pss_mb": round(peak["pss_kb"] / 1024.0, 1), "peak_rss_sum_mb": round(peak["rss_kb"] / 1024.0, 1),
                    "peak_processes": peak["processes"], "main_peak_rss_mb": round(main_hwm[0] / 1024.0, 1),
+                   "peak_parts_pss_mb": dict((k, round(v / 1024.0, 1)) for k, v in peak["parts"].items()),
                    "samples": samples[0], "interval_s": interval,
                    "self_cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}, handle)
     return rc
