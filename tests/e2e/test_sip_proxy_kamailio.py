@@ -151,7 +151,7 @@ class Proxy(object):
 
     def handshake(self, server_name=NAME, client=False):
         """(serial, TLS version) of the certificate the proxy serves, chain and host name checked."""
-        with socket.create_connection((self.address, PORT), timeout=5) as raw:
+        with socket.create_connection((self.address, PORT), timeout=15) as raw:
             with self.context(client).wrap_socket(raw, server_hostname=server_name) as tls:
                 der = tls.getpeercert(binary_form=True)
                 return x509.load_der_x509_certificate(der).serial_number, tls.version()
@@ -168,7 +168,7 @@ class Proxy(object):
             "Call-ID: {call_id}@devices.test\r\n"
             "CSeq: 1 OPTIONS\r\n"
             "Content-Length: 0\r\n\r\n").format(name=NAME, branch=call_id[:10], tag=call_id[10:18], call_id=call_id)
-        with socket.create_connection((self.address, PORT), timeout=5) as raw:
+        with socket.create_connection((self.address, PORT), timeout=15) as raw:
             with self.context(client).wrap_socket(raw, server_hostname=NAME) as tls:
                 tls.sendall(request.encode("ascii"))
                 data = b""
