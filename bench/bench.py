@@ -389,6 +389,19 @@ def timed(argv, env=None, cwd=ROOT, log_path=None, timeout=3600, lab_state=None,
     return res
 
 
+def task_durations(run):
+    """[(seconds, task header)] from the arrival of each task's header line to the next one's (the last to the
+    end of the run); the first entry is the start (ansible-playbook's start, inventory, playbook parsing)."""
+    headers = [(t, text) for t, text in run.get("lines") or []
+               if text.startswith(("TASK [", "RUNNING HANDLER ["))]
+    if not headers:
+        return []
+    marks = [(run["start_epoch"], "(start: ansible-playbook, inventory, playbook)")] + \
+        [(t, re.sub(r"\s*\**$", "", text)[:150]) for t, text in headers]
+    ends = [t for t, _text in marks[1:]] + [run["end_epoch"]]
+    return [[round(end - t, 2), text] for (t, text), end in zip(marks, ends)]
+
+
 def recap(stdout):
     hosts = dict((m.group(1), dict(ok=int(m.group(2)), changed=int(m.group(3)), unreachable=int(m.group(4)),
                                    failed=int(m.group(5)))) for m in RECAP.finditer(stdout))
@@ -562,20 +575,22 @@ class Bench(object):
         self.lab.fresh(inventory)
         ca = os.path.join(work, "inventory", "pki", "ca", "ca.pem")
         run = timed(self.ours_cmd(inventory), env=self.ours_env(),
-                    log_path=os.path.join(self.logs, "ours-first-%d.log" % i), memory=True, **self.gate())
+                    log_path=os.path.join(self.logs, "ours-first-%d.log" % i), memory=True, stamp_lines=True,
+                    **self.gate())
         problems = [] if run["rc"] == 0 else ["rc=%d" % run["rc"]]
         problems += verify_deployment(self.lab, ca) if run["rc"] == 0 else []
-        self.record("ours_first", run, recap=recap(run["stdout"]), problems=problems)
+        self.record("ours_first", run, recap=recap(run["stdout"]), problems=problems, tasks=task_durations(run))
         journals = dict((s, self.lab.journal(s)) for s in self.lab.systems())
         # immediately, as a user would run it again (no quiet gate: SSH connections may still persist)
         run = timed(self.ours_cmd(inventory), env=self.ours_env(),
-                    log_path=os.path.join(self.logs, "ours-second-%d.log" % i), lab_state=self.lab.state, memory=True)
+                    log_path=os.path.join(self.logs, "ours-second-%d.log" % i), lab_state=self.lab.state, memory=True,
+                    stamp_lines=True)
         rc = recap(run["stdout"])
         problems = [] if run["rc"] == 0 else ["rc=%d" % run["rc"]]
         if rc["changed"] != 0:
             problems.append("changed=%d on the second run (expected 0)" % rc["changed"])
         problems += verify_deployment(self.lab, ca, journals_before=journals)
-        self.record("ours_second", run, recap=rc, problems=problems)
+        self.record("ours_second", run, recap=rc, problems=problems, tasks=task_durations(run))
 
     def ours_per_lim(self, i):
         """Ours with mxone_cert_mode: lim on every system: a certificate per LIM, as the reference issues."""
