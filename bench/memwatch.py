@@ -15,9 +15,9 @@ Sampling: every ``interval`` seconds the tree is walked through /proc/PID/task/T
 process's PSS is read; a master's PSS, which hardly changes, is re-read every fourth sample. A short-lived
 peak between two samples is missed, so the figure is a lower bound of the true peak at that resolution.
 Also written: ``peak_parts_pss_mb`` (that peak split into the command's own process, ssh clients, adopted
-masters and the rest: Ansible's forked workers, or the floor's nothing else), ``main_peak_rss_mb`` (VmHWM of the command's own process, the high-water mark the kernel
-keeps), ``peak_processes``, ``samples`` and ``self_cpu_s`` (this sampler's own CPU, which bench/run takes
-off the controller's CPU).
+masters and the rest: Ansible's forked workers, or the floor's nothing else), ``main_peak_rss_mb`` (VmHWM
+of the command's own process, the high-water mark the kernel keeps), ``peak_processes``, ``samples`` and
+``self_cpu_s`` (this sampler's own CPU, which bench/run takes off the controller's CPU).
 """
 
 import ctypes
