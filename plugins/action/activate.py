@@ -25,27 +25,16 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.mxone.pki.plugins.module_utils import activation, licence, rolling
+from ansible_collections.mxone.pki.plugins.module_utils._argspecs import activate_kwargs
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import Checker, parse_endpoints
+from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import host_shell, run_on_hosts
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import activated, restore
 
 display = Display()
 
-ARGUMENT_SPEC = dict(
-    systems=dict(type="list", elements="dict", default=[]),
-    reload_units=dict(type="str", default=activation.RELOAD_UNITS_DEFAULT),
-    client_key_passphrase=dict(type="str", no_log=True),
-    parallel=dict(type="raw", default=1),
-    max_failures=dict(type="int", default=0),
-    order=dict(type="list", elements="str", default=[]),
-    timeout=dict(type="float", default=900),
-    now=dict(type="bool", default=False),
-    progress_interval=dict(type="float", default=30),
-    report=dict(type="dict"),
-    licence=dict(type="list", elements="dict"),
-)
 # Rollback reloads: a reload may still be settling on the LIMs that came back; try again after these pauses.
 REROLL_PAUSES = (2, 5, 10)
 
@@ -100,7 +89,10 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args, failure = validated_args(self, activate_kwargs())
+        if failure:
+            result.update(failure)
+            return result
         if args.get("report") is not None:
             # One host's part of the fleet's activation, as that host's own result.
             result.update(args["report"])

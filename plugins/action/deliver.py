@@ -21,11 +21,12 @@ __metaclass__ = type
 
 import datetime
 
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts, run_sh
+from ansible_collections.mxone.pki.plugins.module_utils._argspecs import CONTROLLER, deliver_kwargs
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import (
     Material, activated, deliver, reader_of, restore, store_paths)
 from ansible_collections.mxone.pki.plugins.plugin_utils.pki_host import (
@@ -37,13 +38,11 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _JOB_ARGS = ("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
                  "pending_ca", "pending_facts", "settings", "activation")
-    _VALID_ARGS = frozenset(_JOB_ARGS + ("restore", "activated", "targets", "key_passphrase", "report", "pki_host",
-                                         "public_copies"))
 
     def _operation(self, args, material, check_mode, want_diff):
-        if boolean(args.get("restore", False)):
+        if args["restore"]:
             return lambda run, job: restore(run, job, check_mode)
-        if boolean(args.get("activated", False)):
+        if args["activated"]:
             return lambda run, job: activated(run, job, check_mode)
         return lambda run, job: deliver(run, job, material, check_mode, want_diff)
 
@@ -52,7 +51,10 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        args = self._task.args
+        args, failure = validated_args(self, deliver_kwargs())
+        if failure:
+            result.update(failure)
+            return result
         if args.get("report") is not None:
             # One host's part of a fleet result (``targets``), as that host's own result: changed, failed or
             # unreachable, its message and diff, so the recap and the output are per host as usual.
@@ -74,8 +76,8 @@ class ActionModule(ActionBase):
     def _material(self, args, task_vars):
         """Where bundles come from: the controller's store, or the PKI host's files read into memory once."""
         now = datetime.datetime.now(datetime.timezone.utc)
-        pki_host = args.get("pki_host") or "localhost"
-        if not is_remote(pki_host) or boolean(args.get("restore", False)) or boolean(args.get("activated", False)):
+        pki_host = args["pki_host"] or CONTROLLER  # an empty mxone_pki_host is the controller too
+        if not is_remote(pki_host) or args["restore"] or args["activated"]:
             return Material(now)
         jobs = [dict(host=j) if isinstance(j, str) else j for j in (args.get("targets") or [])] \
             if args.get("targets") is not None else [args]

@@ -4,8 +4,9 @@
 """Action for mxone.pki.fleet_plan: validate the inventory and return the fleet plan.
 
 It runs inside ansible-playbook on the controller and reads the inventory
-directly (groups and the few variables it needs), so it costs no module
-execution and never copies hostvars, which may hold secrets, anywhere.
+from the task's variables (``groups``, and per fleet host only the few
+variables it needs, from ``hostvars``), so it costs no module execution and
+never copies hostvars, which may hold secrets, anywhere.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,18 +21,40 @@ import uuid
 import yaml
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mxone.pki.plugins.module_utils._argspecs import CONTROLLER, fleet_plan_kwargs
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.fleet_trust import existing_cas, interlock_message
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
 from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, process_alive, release
 from ansible_collections.mxone.pki.plugins.module_utils.variables import (
     PREFIX, no_download_servers_warning, spec_options, unknown_variable_warnings)
+from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
 from ansible_collections.mxone.pki.plugins.plugin_utils.pki_host import (
     check_pki_host, is_remote, read_store_files, run_module_on, write_public_copy)
 from ansible_collections.mxone.pki.plugins.plugin_utils.trust_survey import survey
+
+
+def child_groups(hostvars, group):
+    """The names of ``group``'s child groups, in inventory order ([] when there is no such group).
+
+    The one fact about the inventory that no variable carries: ``groups`` lists each group's hosts (its
+    children's included) but not which groups are children of which, and a system is a *child group* of
+    mxone_systems (a subgroup of a system is part of it, not a system of its own). So this one read goes to
+    the inventory behind ``hostvars``; everything else comes from ``groups`` and ``hostvars[host]``.
+    """
+    inventory = getattr(hostvars, "_inventory", None)
+    if inventory is None or not hasattr(inventory, "groups"):  # pragma: no cover - ansible-core internals changed
+        raise AnsibleActionFail("mxone.pki.fleet_plan cannot read the inventory's group tree (ansible-core changed?)")
+    parent = inventory.groups.get(group)
+    return [child.name for child in parent.child_groups] if parent is not None else []
+
+
+def extra_variable_names(task):
+    """The names given with --extra-vars (only names: their values may be secrets)."""
+    manager = task.get_variable_manager()
+    return list(getattr(manager, "extra_vars", None) or {})
 
 
 def _host_vars(hostvars, host, names):
@@ -75,46 +98,38 @@ def _words(variables, system_groups, download_group, download_hosts, download_gr
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("systems_group", "download_group", "pki_dir", "encryption_only", "lock",
-                             "lock_timeout", "release", "ca_create", "pki_host", "public_dir", "lock_lease",
-                             "holder"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        args = self._task.args
+        args, failure = validated_args(self, fleet_plan_kwargs())
+        if failure:
+            result.update(failure)
+            return result
         # Workers are forked from ansible-playbook: the parent is the run.
         run_pid = os.getppid()
-        pki_host = args.get("pki_host") or "localhost"
-        if boolean(args.get("release", False)):
+        pki_host = args["pki_host"] or CONTROLLER  # an empty mxone_pki_host is the controller too
+        if args["release"]:
             if is_remote(pki_host):
                 released = run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", dict(
-                    pki_dir=args.get("pki_dir"), holder=args.get("holder"), state="released"))
+                    pki_dir=args["pki_dir"], holder=args["holder"], state="released"))
                 if released.get("failed") or released.get("unreachable"):
                     result["warnings"] = ["the run lock on the PKI host %s was not released (%s); it expires by "
                                           "itself when its lease ends" % (pki_host, released.get("msg"))]
                 result.update(changed=False, released=bool(released.get("released")))
                 return result
-            result.update(changed=False, released=release(args.get("pki_dir") or "pki", run_pid))
+            result.update(changed=False, released=release(args["pki_dir"], run_pid))
             return result
-        systems_group = args.get("systems_group", "mxone_systems")
-        download_group = args.get("download_group", "mxone_download_servers")
-        hostvars = task_vars["hostvars"]
-        inventory = getattr(hostvars, "_inventory", None)
-        if inventory is None:  # pragma: no cover - ansible-core internals changed
-            raise AnsibleActionFail("mxone.pki.fleet_plan cannot read the inventory's group tree")
-        parent = inventory.groups.get(systems_group)
-        system_groups = {}
-        if parent is not None:
-            for child in parent.child_groups:
-                system_groups[child.name] = [host.name for host in child.get_hosts()]
-        download_hosts = [h.name for h in inventory.groups[download_group].get_hosts()] \
-            if download_group in inventory.groups else []
+        systems_group, download_group = args["systems_group"], args["download_group"]
+        hostvars, groups = task_vars["hostvars"], task_vars["groups"]
+        # A group's hosts, its child groups' included, in inventory order: as Group.get_hosts() gives them.
+        system_groups = dict((child, list(groups.get(child) or [])) for child in child_groups(hostvars, systems_group))
+        download_hosts = list(groups.get(download_group) or [])
         fleet = [h for hosts in system_groups.values() for h in hosts] + download_hosts
+        # hostvars[host] templates a variable only when it is read: the plan reads a few names per host.
         variables = dict((host, hostvars[host]) for host in dict.fromkeys(fleet))
-        manager = getattr(hostvars, "_variable_manager", None)
-        extra_vars = [n for n in (getattr(manager, "extra_vars", None) or {}) if n.startswith(PREFIX)]
-        warnings = _words(variables, system_groups, download_group, download_hosts,
-                          download_group in inventory.groups, extra_vars)
+        extra_vars = [n for n in extra_variable_names(self._task) if n.startswith(PREFIX)]
+        warnings = _words(variables, system_groups, download_group, download_hosts, download_group in groups,
+                          extra_vars)
         if warnings:
             result["warnings"] = warnings
         needed = {}
@@ -123,12 +138,12 @@ class ActionModule(ActionBase):
                 needed[host] = _host_vars(variables, host, LIM_VARS)
         for host in download_hosts:
             needed[host] = _host_vars(variables, host, DOWNLOAD_VARS)
-        problem = check_pki_host(pki_host, inventory.hosts, args.get("pki_dir"))
+        problem = check_pki_host(pki_host, groups.get("all") or [], args["pki_dir"])
         if problem:
             result.update(failed=True, msg=problem + ". Nothing was changed.", field="mxone_pki_host")
             return result
         try:
-            plan = build_plan(system_groups, needed, download_hosts, pki_dir=args.get("pki_dir") or "pki")
+            plan = build_plan(system_groups, needed, download_hosts, pki_dir=args["pki_dir"])
         except FleetError as error:
             result.update(failed=True, msg=str(error), problems=[
                 dict(where=where, field=field, msg=msg) for where, field, msg in error.problems])
@@ -148,7 +163,7 @@ class ActionModule(ActionBase):
             (system_id, [h for h in system["hosts"] if h not in selected])
             for system_id, system in plan["systems"].items()
             if any(h in selected for h in system["hosts"]) and not all(h in selected for h in system["hosts"]))
-        encryption_only = boolean(args.get("encryption_only", False))
+        encryption_only = args["encryption_only"]
         plan["selected_systems"] = sorted(set(
             entry["system"] for host, entry in plan["hosts"].items()
             if host in selected and (plan["systems"][entry["system"]]["encryption"] or not encryption_only)))
@@ -161,12 +176,12 @@ class ActionModule(ActionBase):
             cas = existing_cas(*survey(self, task_vars, lims)) if lims else []
             plan["fleet_cas"] = cas
             message = interlock_message(cas, plan["pki_dir"])
-            if message and not boolean(args.get("ca_create", False)):
+            if message and not args["ca_create"]:
                 result.update(failed=True, msg=message, fleet_cas=cas)
                 return result
-        if boolean(args.get("lock", True)) and not self._play_context.check_mode:
+        if args["lock"] and not self._play_context.check_mode:
             try:
-                lock_path, waited = acquire(plan["pki_dir"], run_pid, float(args.get("lock_timeout", 300)))
+                lock_path, waited = acquire(plan["pki_dir"], run_pid, float(args["lock_timeout"]))
             except MxonePkiError as error:
                 result.update(failed=True, msg=str(error), **error.context())
                 return result
@@ -189,20 +204,20 @@ class ActionModule(ActionBase):
     def _remote(self, result, args, task_vars, plan, run_pid):
         """The store is on the PKI host: a lease there, the CA interlock from there, public copies here."""
         pki_host = plan["pki_host"]
-        public_dir = args.get("public_dir") or "pki-public"
+        public_dir = args["public_dir"]
         plan["public_dir"] = public_dir
         # Public certificates only (CA and server certificates), for the TLS checks that run on the controller.
         plan["public_copies"] = dict(
             (path, os.path.join(public_dir, os.path.relpath(path, plan["pki_dir"])))
             for path in [plan["ca"]["cert"]] + [c["paths"]["cert"] for c in plan["certificates"].values()])
-        take_lock = boolean(args.get("lock", True)) and not self._play_context.check_mode
+        take_lock = args["lock"] and not self._play_context.check_mode
         try:
             if take_lock:
                 holder = "%s:%s:%s" % (socket.gethostname(), run_pid, uuid.uuid4().hex[:12])
-                lease = int(args.get("lock_lease", 1800))
+                lease = args["lock_lease"]
                 taken = self._take_lease(task_vars, pki_host, dict(
                     pki_dir=plan["pki_dir"], holder=holder, state="acquired", lease=lease,
-                    timeout=int(float(args.get("lock_timeout", 300))), probe=[plan["ca"]["cert"]]))
+                    timeout=args["lock_timeout"], probe=[plan["ca"]["cert"]]))
                 if taken.get("failed") or taken.get("unreachable"):
                     result.update(failed=True, msg="PKI host %s (mxone_pki_host): %s" % (
                         pki_host, taken.get("msg")), field="mxone_pki_host")
@@ -223,7 +238,7 @@ class ActionModule(ActionBase):
             cas = existing_cas(*survey(self, task_vars, lims)) if lims else []
             plan["fleet_cas"] = cas
             message = interlock_message(cas, "%s:%s" % (pki_host, plan["pki_dir"]))
-            if message and not boolean(args.get("ca_create", False)):
+            if message and not args["ca_create"]:
                 if plan.get("lock"):
                     run_module_on(self, task_vars, pki_host, "mxone.pki.run_lock", dict(
                         pki_dir=plan["pki_dir"], holder=plan["lock"]["holder"], state="released"))

@@ -16,13 +16,10 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.mxone.pki.plugins.filter.mxone import summary_table
+from ansible_collections.mxone.pki.plugins.module_utils._argspecs import summary_kwargs
+from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
 
 display = Display()
-
-ARGUMENT_SPEC = dict(
-    summary=dict(type="list", elements="dict", required=True),
-    title=dict(type="str", default="Per-system summary"),
-)
 
 
 class ActionModule(ActionBase):
@@ -31,7 +28,10 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args, failure = validated_args(self, summary_kwargs())
+        if failure:
+            result.update(failure)
+            return result
         lines = summary_table(args["summary"]).splitlines() if args["summary"] else ["(no system selected)"]
         display.display("\n".join([args["title"] + ":"] + ["  " + line for line in lines]))
         result.update(changed=False, lines=lines)

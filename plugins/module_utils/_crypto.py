@@ -21,7 +21,10 @@ __all__ = (
     "cryptography_too_old", "padding", "pkcs7", "pkcs12", "require_cryptography", "rsa", "serialization", "x509",
 )
 
-# 42: the *_utc validity accessors the code reads.
+# The floor, checked at run time by require_cryptography(). 42: the *_utc validity accessors the code reads.
+# The modules' documentation states it once, in plugins/doc_fragments/cryptography.py (mxone.pki.cryptography):
+# keep the two equal (tests/unit/plugins/module_utils/test_crypto_dep.py compares them); CI runs the unit
+# tests on exactly this version (scripts/test-floor).
 MINIMAL_CRYPTOGRAPHY_VERSION = "42.0.0"
 
 try:
@@ -63,7 +66,7 @@ def cryptography_too_old(version, minimal=MINIMAL_CRYPTOGRAPHY_VERSION):
 
 
 def require_cryptography(module):
-    """Fail the AnsibleModule with one clear message when cryptography is missing or too old.
+    """Fail the AnsibleModule with one clear message when cryptography is missing or older than the floor.
 
     The module may run on a PKI host (``mxone_pki_host``): the message names the Python it ran with.
     """

@@ -5,8 +5,10 @@
 
 A renewal of the CA certificate re-signs the same key with new dates, so
 every certificate it issued keeps verifying (the vendor's meaning of
-renewal). A CA is never replaced silently: ``plan_ca`` refuses whenever
-the store is half there or does not match, unless asked to replace.
+renewal). A CA is never replaced silently: the module mxone.pki.enterprise_ca
+refuses when the store is half there (a certificate without its key) and
+``load_ca`` when certificate and key do not match, unless a new CA is asked
+for (force).
 """
 
 from __future__ import absolute_import, division, print_function

@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mxone.pki contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""File I/O for the modules: the only module_utils file that sees an AnsibleModule.
+"""File I/O for the modules: reads, atomic writes, and the staged ``Writer``.
+
+``Writer`` takes the module (the AnsibleModule, or the in-process stand-in of
+plugin_utils/in_process.py) for its check mode and backups only; the rest
+is plain functions over paths and bytes.
 
 Writes are atomic: a temporary file in the target directory is created
 with its final mode (0600 for anything holding a key) before a byte is

@@ -18,6 +18,8 @@ __metaclass__ = type
 import posixpath
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.mxone.pki.plugins.module_utils.activation import validate_command_path
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.naming import (
@@ -60,16 +62,14 @@ def _as_list(value):
 
 
 def _as_bool(value, default):
+    """An inventory flag read by Ansible's own rules (``boolean``, strict), so the plan and every ``| bool`` in
+    the roles agree on what it means; None (unset) is ``default``. The caller names host or group and field."""
     if value is None:
         return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("yes", "true", "1", "on"):
-        return True
-    if text in ("no", "false", "0", "off"):
-        return False
-    raise ValueError("%r is not a boolean" % (value,))
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise ValueError("%r is not a boolean (yes/no, true/false, on/off, y/n, t/f or 1/0)" % (value,))
 
 
 class _Collector(object):

@@ -34,6 +34,7 @@ author:
 extends_documentation_fragment:
   - mxone.pki.issue.backup
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -113,8 +114,6 @@ notes:
   - "Runs on the controller; use C(delegate_to: localhost)."
 seealso:
   - module: mxone.pki.cert_request
-requirements:
-  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -23,6 +23,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -93,8 +94,6 @@ options:
     type: str
 seealso:
   - module: mxone.pki.server_cert
-requirements:
-  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -24,6 +24,7 @@ extends_documentation_fragment:
   - mxone.pki.ca.names
   - mxone.pki.issue
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -74,8 +75,6 @@ notes:
   - "Runs on the controller; use C(delegate_to: localhost)."
 seealso:
   - module: mxone.pki.cert_import
-requirements:
-  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -134,6 +134,18 @@ options:
   key_passphrase:
     description: With O(targets), the passphrase of every certificate's key in the PKI store.
     type: str
+  pki_host:
+    description:
+      - Where the PKI store is - V(localhost) (the controller; also when empty) or an inventory host
+        (C(mxone_pki_host)), whose store files are then read into the controller's memory once, never written here.
+    type: str
+    default: localhost
+  public_copies:
+    description:
+      - With a remote O(pki_host), store path to a path on the controller - public certificates (never a key) to
+        copy there as they are read, for the TLS checks that run on the controller (C(mxone_fleet.plan.public_copies)).
+    type: dict
+    default: {}
   report:
     description:
       - One host's entry of an earlier O(targets) result (C(results[inventory_hostname])), returned as this host's

@@ -50,6 +50,7 @@ extends_documentation_fragment:
   - mxone.pki.issue.lifetime
   - mxone.pki.issue.backup
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -188,8 +189,6 @@ notes:
 seealso:
   - module: mxone.pki.enterprise_ca
   - module: mxone.pki.server_cert
-requirements:
-  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - mxone.pki.issue
   - mxone.pki.issue.backup
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -66,8 +67,6 @@ notes:
 seealso:
   - module: mxone.pki.server_cert
   - module: mxone.pki.cert_info
-requirements:
-  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -63,6 +63,12 @@ options:
     description: Seconds to wait for another run's lock.
     type: int
     default: 300
+  lock_lease:
+    description:
+      - With a remote O(pki_host), seconds the run's lease on the store's lock lasts (the lock of a run that died
+        expires after this long).
+    type: int
+    default: 1800
   ca_create:
     description:
       - The CA interlock. When the PKI store holds no CA yet, the LIMs of the selected systems (not those in
@@ -76,6 +82,22 @@ options:
     description: Only release this run's lock (at the end of a play) and return.
     type: bool
     default: false
+  holder:
+    description: With O(release) and a remote O(pki_host), the holder of the lease to release (C(plan.lock.holder)).
+    type: str
+  pki_host:
+    description:
+      - Where the PKI store is - V(localhost) (the controller; also when empty) or an inventory host
+        (C(mxone_pki_host)); the lock is then a lease there (M(mxone.pki.run_lock)) and the CA interlock reads the
+        store from there.
+    type: str
+    default: localhost
+  public_dir:
+    description:
+      - With a remote O(pki_host), the directory on the controller for copies of the store's public certificates
+        (the CA and the server certificates, never a key) that the TLS checks read.
+    type: path
+    default: pki-public
   pki_dir:
     description:
       - The controller's PKI store; the plan gives each certificate its paths there (C(ca/ca.pem), C(ca/ca.key),

@@ -45,6 +45,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -100,8 +101,6 @@ options:
 seealso:
   - module: mxone.pki.tls_check
   - module: mxone.pki.fleet_plan
-requirements:
-  - cryptography >= 42.0.0
 notes:
   - C(changed) says whether the report's content differs from the files in place, leaving aside the run's time
     (the generated-at line and C(mxone_pki_report_last_run_timestamp_seconds)); a day later the days left differ,

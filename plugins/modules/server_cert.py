@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - mxone.pki.issue.lifetime
   - mxone.pki.issue.backup
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -79,8 +80,6 @@ notes:
 seealso:
   - module: mxone.pki.enterprise_ca
   - module: mxone.pki.cert_info
-requirements:
-  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""

@@ -30,6 +30,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -126,8 +127,6 @@ notes:
     requiring a client certificate is reported as failing.
 seealso:
   - module: mxone.pki.cert_info
-requirements:
-  - cryptography >= 42.0.0
 """
 
 EXAMPLES = r"""
