@@ -20,7 +20,7 @@ from ansible_collections.mxone.pki.plugins.module_utils._crypto import NameOID, 
 from ansible_collections.mxone.pki.plugins.module_utils.certs import is_ca, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.keys import (
-    DEFAULT_DIGEST, generate_private_key, key_fits_certificate, load_private_key, sign)
+    DEFAULT_DIGEST, DEFAULT_KEY_TYPE, generate_private_key, key_fits_certificate, load_private_key, sign)
 from ansible_collections.mxone.pki.plugins.module_utils.renewal import Decision, Existing, Wanted, decide
 
 DEFAULT_CA_COMMON_NAME = "MXOneEnterpriseCA"
@@ -69,7 +69,7 @@ def sign_ca_certificate(key, subject, now, validity_days=DEFAULT_CA_VALIDITY_DAY
     return sign(builder, key, digest, "CA certificate")
 
 
-def create_ca(now, common_name=DEFAULT_CA_COMMON_NAME, key_type="rsa2048",
+def create_ca(now, common_name=DEFAULT_CA_COMMON_NAME, key_type=DEFAULT_KEY_TYPE,
               validity_days=DEFAULT_CA_VALIDITY_DAYS, digest=DEFAULT_DIGEST, **subject):
     key = generate_private_key(key_type)
     return key, sign_ca_certificate(key, build_name(common_name, **subject), now, validity_days, digest)

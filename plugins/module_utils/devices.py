@@ -25,6 +25,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.certs import days_left
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import ca_paths, download_ca_path
 from ansible_collections.mxone.pki.plugins.module_utils.naming import Names, validate_domain, validate_ip
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS
 
 # format -> the device files it writes to dest_dir, by role; {name} is the file stem (the host, or a phone's).
 # Every format also writes the CA certificate (ca.pem), dgw_pem the CA as DER too (der_names), and a CSR
@@ -45,12 +46,14 @@ STORE_FILES = dict(cert="cert.pem", key="key.pem", phones="phones")
 # inventory variables (<prefix>_renew_before). The role passes no window of its own: unset, this one applies.
 # MiVoice 5000 warns its administrator 14 days before a trusted certificate ends, then daily; once it has
 # ended, calls still work but voice is no longer encrypted. Renewing inside that window is the point.
+_PBX = 14  # MiVoice 5000's own warning threshold, days
+_WINDOW = DEFAULT_RENEW_BEFORE_DAYS  # the collection's renew-before window (renewal.py)
 KINDS = {
-    "mivoice5000": dict(format="mivoice5000_pkcs12", renew_before=14, warn_days=14, prefix="mivoice5000"),
-    "ta7100": dict(format="dgw_pem", renew_before=30, warn_days=14, prefix="ta7100"),
-    "sip_proxy": dict(format="pem_parts", renew_before=30, warn_days=14, prefix="sip_proxy"),
-    "phone": dict(format="pem_parts", renew_before=30, warn_days=14, prefix="phones"),
-    "connect": dict(format="connect_text", renew_before=30, warn_days=14, prefix="connect"),
+    "mivoice5000": dict(format="mivoice5000_pkcs12", renew_before=_PBX, warn_days=_PBX, prefix="mivoice5000"),
+    "ta7100": dict(format="dgw_pem", renew_before=_WINDOW, warn_days=_PBX, prefix="ta7100"),
+    "sip_proxy": dict(format="pem_parts", renew_before=_WINDOW, warn_days=_PBX, prefix="sip_proxy"),
+    "phone": dict(format="pem_parts", renew_before=_WINDOW, warn_days=_PBX, prefix="phones"),
+    "connect": dict(format="connect_text", renew_before=_WINDOW, warn_days=_PBX, prefix="connect"),
 }
 
 
