@@ -54,6 +54,7 @@ def client_files(stem):
     files = device_files("pem_parts", stem)
     return dict(stem=stem, cert=files["cert"], key=files["key"])
 
+
 _MAC = re.compile(r"^[0-9A-F]{12}$")
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

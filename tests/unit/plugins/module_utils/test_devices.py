@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from _fixtures import DAY, NOW
+from _fixtures import DAY
 from ansible_collections.mxone.pki.plugins.module_utils.devices import (
     FORMATS, KINDS, der_names, device_files, device_names, device_paths, expiry_warning, kind_defaults,
     plain_private_key)

@@ -194,4 +194,3 @@ def test_certificate_ders_name_a_broken_block():
 def test_certificate_ders_of_no_certificate_is_empty(parts):
     items, text = parts
     assert certificate_ders(encode_pem(*items[0])) == []
-
