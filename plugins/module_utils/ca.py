@@ -5,10 +5,9 @@
 
 A renewal of the CA certificate re-signs the same key with new dates, so
 every certificate it issued keeps verifying (the vendor's meaning of
-renewal). A CA is never replaced silently: the module mxone.pki.enterprise_ca
-refuses when the store is half there (a certificate without its key) and
-``load_ca`` when certificate and key do not match, unless a new CA is asked
-for (force).
+renewal). A CA is never replaced silently: ``plan_ca`` refuses whenever
+the store is half there or does not match, unless asked to replace.
+Whether to renew is ``renewal.decide``'s answer, as for every certificate.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,12 +20,16 @@ from ansible_collections.mxone.pki.plugins.module_utils._crypto import NameOID, 
 from ansible_collections.mxone.pki.plugins.module_utils.certs import is_ca, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.keys import (
-    DEFAULT_DIGEST, generate_private_key, key_fits_certificate, load_private_key, sign)
+    DEFAULT_DIGEST, DEFAULT_KEY_TYPE, generate_private_key, key_fits_certificate, load_private_key, sign)
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import Decision, Existing, Wanted, decide
 
 DEFAULT_CA_COMMON_NAME = "MXOneEnterpriseCA"
 # Ten years: long enough that the phones' trust store (ca.pem on the
 # download server) rarely changes; server certificates renew yearly below it.
 DEFAULT_CA_VALIDITY_DAYS = 3650
+# Half a year: the CA is re-signed well before any certificate it issued could outlive it.
+DEFAULT_CA_RENEW_BEFORE_DAYS = 180
+DEFAULT_CA_KEY_TYPE = "rsa3072"
 # Backdate notBefore a little so nodes with a slightly slow clock accept it.
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 
@@ -66,7 +69,7 @@ def sign_ca_certificate(key, subject, now, validity_days=DEFAULT_CA_VALIDITY_DAY
     return sign(builder, key, digest, "CA certificate")
 
 
-def create_ca(now, common_name=DEFAULT_CA_COMMON_NAME, key_type="rsa2048",
+def create_ca(now, common_name=DEFAULT_CA_COMMON_NAME, key_type=DEFAULT_KEY_TYPE,
               validity_days=DEFAULT_CA_VALIDITY_DAYS, digest=DEFAULT_DIGEST, **subject):
     key = generate_private_key(key_type)
     return key, sign_ca_certificate(key, build_name(common_name, **subject), now, validity_days, digest)
@@ -100,3 +103,50 @@ def load_ca(cert_data, key_data, passphrase, cert_source="CA certificate", key_s
         raise MxonePkiError("%s does not fit %s: they are not one CA" % (key_source, cert_source),
                             file=key_source)
     return CertificateAuthority(key, cert)
+
+
+def _existing_ca(cert_data, key_data, passphrase, cert_source, key_source):
+    """The CA store as ``renewal.Existing``, or a refusal where a new CA would be the only way on.
+
+    Where ``decide`` would renew a server certificate (unreadable, key missing or not fitting), a CA
+    must not be replaced: every certificate it issued would stop verifying. So those are errors here.
+    A key without its certificate is fine: a certificate can be made again for it.
+    """
+    if cert_data is None and key_data is None:
+        return Existing()
+    if key_data is None:
+        raise MxonePkiError("CA certificate exists but its key %s is missing; refusing to replace the CA "
+                            "(force=true makes a new CA and invalidates every certificate it issued)"
+                            % key_source, file=key_source, field="ca_key_path")
+    if cert_data is None:
+        return Existing(None, load_private_key(key_data, passphrase, source=key_source, field="ca_passphrase"))
+    authority = load_ca(cert_data, key_data, passphrase, cert_source=cert_source, key_source=key_source)
+    return Existing(authority.cert, authority.key)
+
+
+def plan_ca(cert_data, key_data, passphrase, now, common_name=DEFAULT_CA_COMMON_NAME, key_type=DEFAULT_CA_KEY_TYPE,
+            validity_days=DEFAULT_CA_VALIDITY_DAYS, digest=DEFAULT_DIGEST, renew_before=DEFAULT_CA_RENEW_BEFORE_DAYS,
+            force=False, cert_source="CA certificate", key_source="CA key", **subject):
+    """``(authority, decision)``: the CA that should exist after the run, and why it changed.
+
+    ``decide`` gets no names, issuer or key type to check (a CA's subject is its identity; an existing
+    CA keeps its key whatever ``key_type`` says), so only forced, missing, not_yet_valid and expiring
+    can hit. A new key only when forced or when there is none; otherwise the same key and subject are
+    re-signed with new dates. ``force`` does not read the old store at all: it replaces it as it is.
+    """
+    existing = Existing() if force else _existing_ca(cert_data, key_data, passphrase, cert_source, key_source)
+    decision = decide(existing, Wanted(None), now, renew_before=renew_before, force=force)
+    if not decision.renew:
+        return CertificateAuthority(existing.key, existing.cert), Decision(False, None, "CA kept, " + decision.detail)
+    if decision.new_key:
+        key, cert = create_ca(now, common_name, key_type, validity_days, digest, **subject)
+        done = "new CA %r" % common_name
+    elif existing.cert is None:
+        key = existing.key
+        cert = sign_ca_certificate(key, build_name(common_name, **subject), now, validity_days, digest)
+        done = "CA certificate re-made for the existing key"
+    else:
+        key, cert = existing.key, renew_ca(existing.key, existing.cert, now, validity_days, digest)
+        done = "re-signed with the same key"
+    return CertificateAuthority(key, cert), Decision(True, decision.reason, "%s; %s" % (decision.detail, done),
+                                                     new_key=decision.new_key)

@@ -61,8 +61,3 @@ def other_certificates(chain):
     pem = b"".join(dump_certificate(cert) for cert in chain)
     ders = [cert.public_bytes(serialization.Encoding.DER) for cert in chain]
     return pem, ders
-
-
-def der_names(count, stem="ca"):
-    """File names of the DER copies: ``ca.der``, then ``ca-2.der`` ... for a longer chain."""
-    return ["%s.der" % stem if n == 1 else "%s-%d.der" % (stem, n) for n in range(1, count + 1)]

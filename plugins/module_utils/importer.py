@@ -84,7 +84,7 @@ def read_certificates(data, source, fmt="auto"):
     blocks, repaired = split_pem(data, source=source)
     certs = []
     for block in blocks:
-        if block.label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
+        if block.is_certificate:
             try:
                 certs.append(x509.load_der_x509_certificate(block.der))
             except ValueError as exc:

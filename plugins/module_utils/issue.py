@@ -12,8 +12,9 @@ import ipaddress
 
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import ExtendedKeyUsageOID, ec, x509
 from ansible_collections.mxone.pki.plugins.module_utils.ca import CLOCK_SKEW, build_name
-from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, generate_private_key, sign
-from ansible_collections.mxone.pki.plugins.module_utils.renewal import Wanted, decide
+from ansible_collections.mxone.pki.plugins.module_utils.keys import (
+    DEFAULT_DIGEST, DEFAULT_KEY_TYPE, generate_private_key, sign)
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS, Wanted, decide
 
 # What the vendor's certificate tool gives a server certificate.
 DEFAULT_VALIDITY_DAYS = 364
@@ -66,8 +67,8 @@ def issue_server_certificate(ca, public_key, names, now, validity_days=DEFAULT_V
     return sign(builder, ca.key, digest, "server certificate")
 
 
-def renew_or_keep(ca, names, existing, now, key_type="rsa2048", renew_before=30, force=False,
-                  key_policy="keep", validity_days=DEFAULT_VALIDITY_DAYS, digest=DEFAULT_DIGEST):
+def renew_or_keep(ca, names, existing, now, key_type=DEFAULT_KEY_TYPE, renew_before=DEFAULT_RENEW_BEFORE_DAYS,
+                  force=False, key_policy="keep", validity_days=DEFAULT_VALIDITY_DAYS, digest=DEFAULT_DIGEST):
     """Apply the renewal decision: ``(decision, key, cert)`` after the run.
 
     The key is kept unless the decision asks for a new one (none yet, a

@@ -21,6 +21,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 
 _MARKER = re.compile(r"-----(BEGIN|END) ([A-Z0-9 #]+?)-----")
 PRIVATE_KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY")
+CERTIFICATE_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
 
 
 class PemBlock(object):
@@ -34,6 +35,10 @@ class PemBlock(object):
     @property
     def is_private_key(self):
         return self.label in PRIVATE_KEY_LABELS
+
+    @property
+    def is_certificate(self):
+        return self.label in CERTIFICATE_LABELS
 
     def describe(self):
         return "block %d (%s)" % (self.index, self.label)
@@ -133,3 +138,12 @@ def split_pem(data, source="PEM data", strict=False):
         raise MxonePkiError("%s: block %d (%s) is truncated: no END line"
                             % (source, len(blocks) + 1, open_label))
     return blocks, repaired
+
+
+def certificate_ders(data, source="PEM data"):
+    """The DER bytes of every certificate block of PEM ``data``, in file order; other blocks are skipped.
+
+    ``split_pem`` does the parsing, so a chain file with text around its blocks or run-together
+    markers reads as it does everywhere else, and a broken block is an error naming it.
+    """
+    return [block.der for block in split_pem(data, source=source)[0] if block.is_certificate]

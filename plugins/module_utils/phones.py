@@ -30,6 +30,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.mxone.pki.plugins.module_utils.devices import device_files
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.naming import Names, validate_domain, validate_ip
 
@@ -43,8 +44,16 @@ HEADER = "Managed by mxone.pki (role mxone_devices); changes here are overwritte
 # File names on the download server, beside the CA file.
 FRAGMENT_6000 = "mxone-tls-6000.cfg"
 FRAGMENT_5300 = "mxone-tls-5300.cfg"
-# Client certificate and key files are <stem>.crt and <stem>.key: "phone-client" when shared, the MAC per phone.
+# A client certificate's stem: "phone-client" when shared, the MAC per phone. Its certificate and key files are
+# the ones device_cert writes for the phone kind (devices.device_files, format pem_parts).
 SHARED_CLIENT_STEM = "phone-client"
+
+
+def client_files(stem):
+    """``{stem, cert, key}``: the file names of one client certificate and its key on the download server."""
+    files = device_files("pem_parts", stem)
+    return dict(stem=stem, cert=files["cert"], key=files["key"])
+
 
 _MAC = re.compile(r"^[0-9A-F]{12}$")
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -61,7 +70,7 @@ def normalise_mac(mac, field="phones_macs"):
 def per_phone_files(mac):
     """The files of one phone in per-phone bothway mode: its certificate, key and 6000 fragment."""
     mac = normalise_mac(mac)
-    return dict(mac=mac, stem=mac, cert="%s.crt" % mac, key="%s.key" % mac, fragment="%s-tls.cfg" % mac)
+    return dict(client_files(mac), mac=mac, fragment="%s-tls.cfg" % mac)
 
 
 def _file_name(value, field):
@@ -148,18 +157,23 @@ def render_mitel6000(settings, comment=None):
     return "\n".join(lines) + "\n"
 
 
-def parse_mitel6000(text):
-    """``{parameter: value}`` of a Mitel 6000 configuration text (``#`` comments skipped)."""
+def _parse_settings(text, separator, form):
+    """``{name: value}`` of ``name<separator>value`` lines (``#`` comments and blank lines skipped)."""
     values = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if ":" not in line:
-            raise MxonePkiError("line %d: %r is not 'parameter: value'" % (number, raw))
-        name, value = line.split(":", 1)
+        if separator not in line:
+            raise MxonePkiError("line %d: %r is not %s" % (number, raw, form))
+        name, value = line.split(separator, 1)
         values[name.strip()] = value.strip()
     return values
+
+
+def parse_mitel6000(text):
+    """``{parameter: value}`` of a Mitel 6000 configuration text (``#`` comments skipped)."""
+    return _parse_settings(text, ":", "'parameter: value'")
 
 
 def mivoice5300_settings(ca_file, time_server, port=TLS_PORT):
@@ -181,16 +195,8 @@ def render_mivoice5300(settings):
 
 
 def parse_mivoice5300(text):
-    values = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if "=" not in line:
-            raise MxonePkiError("line %d: %r is not NAME=value" % (number, raw))
-        name, value = line.split("=", 1)
-        values[name.strip()] = value.strip()
-    return values
+    """``{NAME: value}`` of a MiVoice 5300 fragment."""
+    return _parse_settings(text, "=", "NAME=value")
 
 
 _CLIENT_CN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -220,8 +226,7 @@ def download_files(models, time_server, ca_file="ca.pem", port=TLS_PORT, aes256=
     fragments, clients = [], []
     shared = bool(bothway) and client_cert_mode == "shared"
     if shared:
-        clients.append(dict(stem=SHARED_CLIENT_STEM, common_name=client_common_name,
-                            cert="%s.crt" % SHARED_CLIENT_STEM, key="%s.key" % SHARED_CLIENT_STEM))
+        clients.append(dict(client_files(SHARED_CLIENT_STEM), common_name=client_common_name))
     if "mitel6000" in models:
         settings = mitel6000_settings(ca_file, time_server, port=port, aes256=aes256, bothway=bothway,
                                       client_cert=clients[0]["cert"] if shared else None,

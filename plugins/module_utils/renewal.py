@@ -6,10 +6,16 @@
 Checks run in a fixed order and the first hit is the reason, so the same
 inputs always give the same answer, in check mode and for real:
 forced, unreadable, missing, key_mismatch, issuer_changed, names_changed,
-key_policy, expiring.
+key_policy, not_yet_valid, expiring.
 
 Renewal keeps the key by default (the vendor's meaning: new validity
 dates only); ``key_policy='rotate'`` makes a new key at every renewal.
+
+Every kind of certificate is decided here, each through its inputs:
+server certificates (``issue.renew_or_keep``), device certificates (the
+same, with the kind's window), the enterprise CA (``ca.plan_ca``: no names,
+issuer or key type to check, so only forced, missing, not_yet_valid and
+expiring can hit) and imported certificates (``match='cover'``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,7 +31,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.keys import key_fits_cer
 from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
 
 REASONS = ("forced", "unreadable", "missing", "key_mismatch", "issuer_changed", "names_changed",
-           "key_policy", "expiring")
+           "key_policy", "not_yet_valid", "expiring")
 KEY_POLICIES = ("keep", "rotate")
 DEFAULT_RENEW_BEFORE_DAYS = 30
 
@@ -51,6 +57,9 @@ NAME_MATCHES = ("exact", "cover")
 
 class Wanted(object):
     """What the certificate must be: names, issuing CA (None: not ours), key type.
+
+    ``names=None`` checks no names (a CA: its subject is its identity and
+    stays across renewals); ``key_type=None`` accepts the held key's type.
 
     ``match='exact'`` (certificates this collection issues): the names must
     be the wanted ones, no more, no less. ``match='cover'`` (certificates a
@@ -112,6 +121,16 @@ def _names_detail(have, want):
     return "; ".join(parts)
 
 
+def _names_problem(cert, wanted):
+    """What is wrong with the certificate's names, or None (also when no names are wanted)."""
+    if wanted.names is None:
+        return None
+    if wanted.match == "cover":
+        return cover(cert, wanted.names, wanted.require_ips).refusal()
+    have = names_of_certificate(cert)
+    return _names_detail(have, wanted.names) if have != wanted.names else None
+
+
 def _why(existing, wanted, now, renew_before, force):
     """(reason, detail) of the first check that asks for a new certificate, or (None, detail)."""
     cert = existing.cert
@@ -128,17 +147,16 @@ def _why(existing, wanted, now, renew_before, force):
     if wanted.issuer is not None and not signed_by(cert, wanted.issuer):
         return "issuer_changed", "issued by %r, wanted %r" % (common_name(cert.issuer),
                                                               common_name(wanted.issuer.subject))
-    if wanted.match == "cover":
-        refusal = cover(cert, wanted.names, wanted.require_ips).refusal()
-        if refusal:
-            return "names_changed", refusal
-    else:
-        have = names_of_certificate(cert)
-        if have != wanted.names:
-            return "names_changed", _names_detail(have, wanted.names)
+    names_problem = _names_problem(cert, wanted)
+    if names_problem:
+        return "names_changed", names_problem
     have_type = key_type_of(cert.public_key())
     if wanted.key_type and have_type != wanted.key_type:
         return "key_policy", "key is %s, policy wants %s" % (have_type, wanted.key_type)
+    if cert.not_valid_before_utc > now:
+        # A clock that was wrong at issue, or a what-if run: peers and devices (MiVoice 5000) refuse it.
+        return "not_yet_valid", ("the stored certificate starts only on %s; peers and devices refuse it until then"
+                                 % cert.not_valid_before_utc.isoformat())
     left = cert.not_valid_after_utc - now
     window = renew_window(cert, renew_before)
     if left <= window:

@@ -144,7 +144,6 @@ from ansible_collections.mxone.pki.plugins.module_utils.keys import KEY_TYPES
 from ansible_collections.mxone.pki.plugins.module_utils.files import read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     fail, load_existing, names_from_params, parse_now, parse_renew_before)
-from ansible_collections.mxone.pki.plugins.module_utils.naming import names_of_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.pem import PRIVATE_KEY_LABELS
 from ansible_collections.mxone.pki.plugins.module_utils.renewal import NAME_MATCHES, Existing, Wanted, decide
 
@@ -210,12 +209,8 @@ def main():
             issuer = load_certificate(issuer_data, source=params["ca_cert_path"])
         if existing.cert is not None:
             result["certificate"] = facts(existing.cert, now)
-        if params["domain"]:
-            wanted_names = names_from_params(params)
-        elif existing.cert is not None:
-            wanted_names = names_of_certificate(existing.cert)  # no wish given: only dates and issuer count
-        else:
-            wanted_names = None
+        # no names given (no domain): decide checks none, only dates, issuer and key count
+        wanted_names = names_from_params(params) if params["domain"] else None
         wanted = Wanted(wanted_names, issuer, params["key_type"], match=params["names_match"],
                         require_ips=params["require_ips"])
         decision = decide(existing, wanted, now,

@@ -25,7 +25,7 @@ description:
     is not yet valid (MiVoice 5000 refuses one). A stored certificate that is not yet valid is re-issued
     (reason V(not_yet_valid)).
   - Whether to issue is decided by the collection's renewal decision (reasons V(missing), V(unreadable),
-    V(key_mismatch), V(issuer_changed), V(names_changed), V(key_policy), V(expiring), V(forced)); renewal keeps
+    V(key_mismatch), V(issuer_changed), V(names_changed), V(key_policy), V(not_yet_valid), V(expiring), V(forced)); renewal keeps
     the private key unless O(key_policy=rotate).
   - "Files written to O(dest_dir) by O(format), besides C(ca.pem) (the CA certificate, PEM):
     V(mivoice5000_pkcs12): C(<name>.p12), password-protected PKCS#12 with the key, the certificate and the CA
@@ -318,9 +318,9 @@ from ansible_collections.mxone.pki.plugins.module_utils.connect import (
     STATE_CHECKS, build_connect_csr, build_import_text, check_import_text, connect_names)
 from ansible_collections.mxone.pki.plugins.module_utils.csr import SUBJECT_FIELDS, csr_facts, dump_csr
 from ansible_collections.mxone.pki.plugins.module_utils.devices import (
-    FORMATS, KEY_FORMATS, KINDS, device_names, expiry_warning, kind_defaults, not_yet_valid, plain_private_key)
+    FORMATS, KEY_FORMATS, KINDS, device_files, device_names, expiry_warning, kind_defaults, plain_private_key)
 from ansible_collections.mxone.pki.plugins.module_utils.dgw import (
-    build_host_pem, check_host_pem, der_names, other_certificates)
+    build_host_pem, check_host_pem, other_certificates)
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
@@ -347,66 +347,54 @@ def wanted_names(params):
     return device_names(params["common_name"], params["dns"], params["ips"], allow_wildcard=False)
 
 
-def planned_files(params, fmt):
-    """The device files by role, as ``stage_device_files`` writes them (for a check run before the CA exists)."""
-    dest, name = params["dest_dir"], params["name"]
+def wants_csr(params):
+    return params["kind"] == "connect" or bool(params["csr_subject"])
+
+
+def file_paths(params, fmt, ca_count=1):
+    """The device files by role, as paths in dest_dir (names from the device-file table, devices.device_files)."""
+    dest = params["dest_dir"]
     if not dest:
         return {}
-    names = dict(ca_pem="ca.pem")
-    names.update({"mivoice5000_pkcs12": dict(pkcs12="%s.p12" % name),
-                  "dgw_pem": dict(host_pem="%s-host.pem" % name),
-                  "pem_parts": dict(cert="%s.crt" % name, key="%s.key" % name),
-                  "connect_text": dict(import_text="%s-import.txt" % name)}[fmt])
-    if params["kind"] == "connect" or params["csr_subject"]:
-        names["csr"] = "%s.csr" % name
-    files = dict((role, os.path.join(dest, file_name)) for role, file_name in names.items())
-    if fmt == "dgw_pem":
-        files["ca_der"] = [os.path.join(dest, der_names(1)[0])]
-    return files
+    names = device_files(fmt, params["name"], csr=wants_csr(params), ca_count=ca_count)
+    return dict((role, [os.path.join(dest, n) for n in name] if isinstance(name, list) else os.path.join(dest, name))
+                for role, name in names.items())
 
 
 def stage_device_files(writer, params, fmt, names, key, cert, chain, now):
     """Build, check and stage the device files; return ``(files, extra_result)``."""
-    dest, name = params["dest_dir"], params["name"]
-    files, extra = {}, {}
-    if not dest:
-        return files, extra
-
-    def stage(file_name, content, mode, role=None):
-        path = os.path.join(dest, file_name)
-        writer.stage(path, content, mode)
-        if role:
-            files[role] = path
-        return path
-
+    extra = {}
+    if not params["dest_dir"]:
+        return {}, extra
     ca_pem, ca_ders = other_certificates(chain)
-    stage("ca.pem", ca_pem, PUBLIC_MODE, "ca_pem")
+    files = file_paths(params, fmt, len(ca_ders))
+    writer.stage(files["ca_pem"], ca_pem, PUBLIC_MODE)
     if fmt == "mivoice5000_pkcs12":
-        path = os.path.join(dest, "%s.p12" % name)
-        legacy = params["pkcs12_legacy"]
+        path, legacy = files["pkcs12"], params["pkcs12_legacy"]
         current = read_bytes(path)
         if pkcs12_matches(current, params["pkcs12_password"], key, cert, chain, legacy):
             data = current  # same content: keep the file (a rebuild differs only by its random salts)
         else:
             data = build_pkcs12(key, cert, chain, params["pkcs12_password"], now, legacy=legacy, source=path)
-        stage("%s.p12" % name, data, KEY_MODE, "pkcs12")
+        writer.stage(path, data, KEY_MODE)
         extra["pkcs12_encryption"] = "legacy" if legacy else "aes"
     elif fmt == "dgw_pem":
         data = build_host_pem(key, cert, params["pem_key_format"] or "traditional")
-        check_host_pem(data, source=os.path.join(dest, "%s-host.pem" % name))
-        stage("%s-host.pem" % name, data, KEY_MODE, "host_pem")
-        files["ca_der"] = [stage(der_name, der, PUBLIC_MODE) for der_name, der in zip(der_names(len(ca_ders)), ca_ders)]
+        check_host_pem(data, source=files["host_pem"])
+        writer.stage(files["host_pem"], data, KEY_MODE)
+        for path, der in zip(files["ca_der"], ca_ders):
+            writer.stage(path, der, PUBLIC_MODE)
     elif fmt == "pem_parts":
-        stage("%s.crt" % name, dump_certificate(cert), PUBLIC_MODE, "cert")
-        stage("%s.key" % name, plain_private_key(key, params["pem_key_format"] or "pkcs8"), KEY_MODE, "key")
+        writer.stage(files["cert"], dump_certificate(cert), PUBLIC_MODE)
+        writer.stage(files["key"], plain_private_key(key, params["pem_key_format"] or "pkcs8"), KEY_MODE)
     elif fmt == "connect_text":
         data = build_import_text(key, cert, chain)
-        check_import_text(data, source=os.path.join(dest, "%s-import.txt" % name))
-        stage("%s-import.txt" % name, data, KEY_MODE, "import_text")
-    if params["kind"] == "connect" or params["csr_subject"]:
+        check_import_text(data, source=files["import_text"])
+        writer.stage(files["import_text"], data, KEY_MODE)
+    if "csr" in files:
         subject = dict((k, v) for k, v in (params["csr_subject"] or {}).items() if v)
         csr, warnings = build_connect_csr(key, names, subject, params["csr_state_check"], digest=params["digest"])
-        stage("%s.csr" % name, dump_csr(csr), PUBLIC_MODE, "csr")
+        writer.stage(files["csr"], dump_csr(csr), PUBLIC_MODE)
         extra.update(csr=csr_facts(csr), csr_warnings=warnings)
     return files, extra
 
@@ -461,7 +449,7 @@ def main():
                                           else defaults["renew_before"])
         if module.check_mode and read_bytes(params["ca_cert_path"]) is None:
             # A check run before the CA exists: a real run would create the CA first, then issue.
-            files = planned_files(params, fmt)
+            files = file_paths(params, fmt)
             paths = [params["key_path"], params["cert_path"]]
             paths += [p for role, p in sorted(files.items()) if role != "ca_der"] + files.get("ca_der", [])
             module.exit_json(changed=True, reason="missing", new_key=True, renew=True, certificate=names.as_dict(),
@@ -471,15 +459,10 @@ def main():
         ca = load_ca_from_params(params)
         before = facts_of_file(params["cert_path"], now)
         existing = load_existing(params["cert_path"], params["key_path"], params["key_passphrase"])
-        early = not_yet_valid(existing.cert, now)
         decision, key, cert = renew_or_keep(
             ca, names, existing, now, key_type=params["key_type"], renew_before=renew_before,
-            force=params["force"] or early, key_policy=params["key_policy"],
+            force=params["force"], key_policy=params["key_policy"],
             validity_days=params["validity_days"], digest=params["digest"])
-        if early and not params["force"]:
-            decision.reason = "not_yet_valid"
-            decision.detail = "the stored certificate starts only on %s; devices refuse it until then" % (
-                existing.cert.not_valid_before_utc.isoformat())
         writer = Writer(module, backup=params["backup"])
         if decision.new_key:
             writer.stage(params["key_path"], dump_private_key(key, params["key_passphrase"]), KEY_MODE)

@@ -88,7 +88,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 reason:
-  description: Why the CA was written (V(missing), V(expiring), V(forced)), or null when nothing changed.
+  description:
+    Why the CA was written (V(missing), V(not_yet_valid), V(expiring), V(forced)), or null when nothing changed.
   returned: always
   type: str
   sample: missing
@@ -128,56 +129,36 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_cryptography
 from ansible_collections.mxone.pki.plugins.module_utils.ca import (
-    DEFAULT_CA_COMMON_NAME, DEFAULT_CA_VALIDITY_DAYS, CertificateAuthority, build_name, create_ca, load_ca, renew_ca,
-    sign_ca_certificate)
+    DEFAULT_CA_COMMON_NAME, DEFAULT_CA_KEY_TYPE, DEFAULT_CA_RENEW_BEFORE_DAYS, DEFAULT_CA_VALIDITY_DAYS, plan_ca)
 from ansible_collections.mxone.pki.plugins.module_utils.certs import common_name, dump_certificate, facts
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
-from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key, load_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, parse_now)
 
 
 def plan(params, now):
-    """(authority, reason, detail, key_is_new) for the CA that should exist after the run."""
+    """``(authority, decision)`` for the CA that should exist after the run (``ca.plan_ca`` on the files)."""
     cert_path, key_path = params["ca_cert_path"], params["ca_key_path"]
-    cert_data, key_data = read_bytes(cert_path), read_bytes(key_path)
-    subject = dict(organization=params["organization"], country=params["country"])
-    if params["force"] or (cert_data is None and key_data is None):
-        key, cert = create_ca(now, params["common_name"], params["key_type"], params["validity_days"],
-                              params["digest"], **subject)
-        reason = "forced" if params["force"] else "missing"
-        return CertificateAuthority(key, cert), reason, "new CA %r" % params["common_name"], True
-    if key_data is None:
-        raise MxonePkiError("CA certificate exists but its key %s is missing; refusing to replace the CA "
-                            "(force=true makes a new CA and invalidates every certificate it issued)"
-                            % key_path, file=key_path, field="ca_key_path")
-    if cert_data is None:
-        # The key is the CA; a certificate can be made again for it without breaking anything.
-        key = load_private_key(key_data, params["ca_passphrase"], source=key_path, field="ca_passphrase")
-        cert = sign_ca_certificate(key, build_name(params["common_name"], **subject), now,
-                                   params["validity_days"], params["digest"])
-        return CertificateAuthority(key, cert), "missing", "CA certificate re-made for the existing key", False
-    authority = load_ca(cert_data, key_data, params["ca_passphrase"], cert_source=cert_path, key_source=key_path)
-    left = authority.cert.not_valid_after_utc - now
-    if left.days < params["renew_before"]:
-        cert = renew_ca(authority.key, authority.cert, now, params["validity_days"], params["digest"])
-        return (CertificateAuthority(authority.key, cert), "expiring",
-                "%d day(s) left; re-signed with the same key" % left.days, False)
-    return authority, None, "CA kept, valid until %s" % authority.cert.not_valid_after_utc.date().isoformat(), False
+    return plan_ca(read_bytes(cert_path), read_bytes(key_path), params["ca_passphrase"], now,
+                   common_name=params["common_name"], key_type=params["key_type"],
+                   validity_days=params["validity_days"], digest=params["digest"],
+                   renew_before=params["renew_before"], force=params["force"], cert_source=cert_path,
+                   key_source=key_path, organization=params["organization"], country=params["country"])
 
 
 def module_kwargs():
     """AnsibleModule's validation arguments; the module and its in-process action plugin share them."""
     spec = ca_argument_spec()
-    spec.update(key_argument_spec("rsa3072"))
+    spec.update(key_argument_spec(DEFAULT_CA_KEY_TYPE))
     spec.update(backup_argument_spec())
     spec.update(
         common_name=dict(type="str", default=DEFAULT_CA_COMMON_NAME),
         organization=dict(type="str"),
         country=dict(type="str"),
         validity_days=dict(type="int", default=DEFAULT_CA_VALIDITY_DAYS),
-        renew_before=dict(type="int", default=180),
+        renew_before=dict(type="int", default=DEFAULT_CA_RENEW_BEFORE_DAYS),
         force=dict(type="bool", default=False),
         now=dict(type="str"),
     )
@@ -191,13 +172,14 @@ def run(module):
     try:
         now = parse_now(params["now"])
         before = facts_of_file(params["ca_cert_path"], now)
-        authority, reason, detail, key_is_new = plan(params, now)
+        authority, decision = plan(params, now)
+        reason, detail = decision.reason, decision.detail
         existing_cn = common_name(authority.cert.subject)
         if reason is None and existing_cn != params["common_name"]:
             module.warn("the existing CA is named %r, not %r; it is kept (a CA is never replaced silently)"
                         % (existing_cn, params["common_name"]))
         writer = Writer(module, backup=params["backup"])
-        if key_is_new:
+        if decision.new_key:
             writer.stage(params["ca_key_path"], dump_private_key(authority.key, params["ca_passphrase"]), KEY_MODE)
         if reason is not None:
             writer.stage(params["ca_cert_path"], dump_certificate(authority.cert), PUBLIC_MODE)

@@ -29,6 +29,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.keys import load_private
 from ansible_collections.mxone.pki.plugins.module_utils.node_files import (
     PREVIOUS_SUFFIX, NodeFile, Setting, activated_script, check_script, install_script, parse_output, payload,
     restore_script, rollback_list)
+from ansible_collections.mxone.pki.plugins.module_utils.pem import certificate_ders
 
 
 DEFAULT_DEST_DIR = NODE_CERT_DIR
@@ -61,12 +62,7 @@ def reader_of(files, host):
 
 
 def _chain(data, source):
-    return [load_certificate(b, source=source) for b in _split_certs(data)]
-
-
-def _split_certs(data):
-    marker = b"-----END CERTIFICATE-----"
-    return [part + marker + b"\n" for part in data.split(marker) if b"-----BEGIN CERTIFICATE-----" in part]
+    return [load_certificate(der, source=source) for der in certificate_ders(data, source=source)]
 
 
 class Material(object):
@@ -191,7 +187,7 @@ def restore(run, job, check_mode):
     if restored_certs.get(paths[0]):
         try:  # the first certificate of the restored bundle is the server certificate that must come back
             result["restored_certificate"] = facts(load_certificate(
-                _split_certs(restored_certs[paths[0]].encode("ascii"))[0], source=paths[0] + PREVIOUS_SUFFIX))
+                certificate_ders(restored_certs[paths[0]])[0], source=paths[0] + PREVIOUS_SUFFIX))
         except (MxonePkiError, IndexError):
             result["restored_certificate"] = None
     return result

@@ -1,12 +1,13 @@
-"""devices: kinds and their defaults, device names, the expiry warning, plain key formats, store paths."""
+"""devices: the device-file table (kinds, formats, file names, windows), names, expiry warning, key formats, paths."""
 
 import datetime
 
 import pytest
 
-from _fixtures import DAY, NOW
+from _fixtures import DAY
 from ansible_collections.mxone.pki.plugins.module_utils.devices import (
-    KINDS, device_names, device_paths, expiry_warning, kind_defaults, not_yet_valid, plain_private_key)
+    FORMATS, KINDS, der_names, device_files, device_names, device_paths, expiry_warning, kind_defaults,
+    plain_private_key)
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 
 MINUTE = datetime.timedelta(minutes=1)
@@ -79,10 +80,32 @@ def test_expiry_warning(server, kind, offset_days, warn_days, expect):
         assert ("voice is no longer encrypted" in warning) == (kind == "mivoice5000")
 
 
-def test_not_yet_valid(server):
-    assert not not_yet_valid(server.cert, NOW)
-    assert not_yet_valid(server.cert, server.cert.not_valid_before_utc - DAY)
-    assert not not_yet_valid(None, NOW)
+@pytest.mark.parametrize("fmt, name, csr, ca_count, expected", [
+    ("mivoice5000_pkcs12", "pbx", False, 1, dict(ca_pem="ca.pem", pkcs12="pbx.p12")),
+    ("dgw_pem", "ta", False, 1, dict(ca_pem="ca.pem", host_pem="ta-host.pem", ca_der=["ca.der"])),
+    ("dgw_pem", "ta", False, 2, dict(ca_pem="ca.pem", host_pem="ta-host.pem", ca_der=["ca.der", "ca-2.der"])),
+    ("pem_parts", "sip", False, 1, dict(ca_pem="ca.pem", cert="sip.crt", key="sip.key")),
+    ("pem_parts", "00085D1A2B3C", True, 1,
+     dict(ca_pem="ca.pem", cert="00085D1A2B3C.crt", key="00085D1A2B3C.key", csr="00085D1A2B3C.csr")),
+    ("connect_text", "mr", True, 1, dict(ca_pem="ca.pem", import_text="mr-import.txt", csr="mr.csr")),
+])
+def test_device_files(fmt, name, csr, ca_count, expected):
+    assert device_files(fmt, name, csr=csr, ca_count=ca_count) == expected
+
+
+def test_every_kind_defaults_to_a_format_of_the_table():
+    assert set(kind["format"] for kind in KINDS.values()) <= set(FORMATS)
+
+
+def test_device_files_refuse_an_unknown_format():
+    with pytest.raises(MxonePkiError) as error:
+        device_files("pfx", "pbx")
+    assert error.value.field == "format"
+
+
+@pytest.mark.parametrize("count, names", [(0, []), (1, ["ca.der"]), (3, ["ca.der", "ca-2.der", "ca-3.der"])])
+def test_der_names(count, names):
+    assert der_names(count) == names
 
 
 @pytest.mark.parametrize("key_format, rsa_label, ec_label", [
@@ -106,4 +129,5 @@ def test_device_paths_share_the_fleet_ca():
     assert paths["dir"] == "/srv/pki/devices/pbx-paris"
     assert paths["cert"] == "/srv/pki/devices/pbx-paris/cert.pem"
     assert paths["key"] == "/srv/pki/devices/pbx-paris/key.pem"
+    assert paths["phones"] == "/srv/pki/devices/pbx-paris/phones"
     assert paths["download_ca"] == "/srv/pki/download/ca.pem"

@@ -5,9 +5,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from _fixtures import NOW, Node, openssl, pem_cert, pem_key, public_der, write
-from ansible_collections.mxone.pki.plugins.module_utils.devices import device_names
-from ansible_collections.mxone.pki.plugins.module_utils.dgw import (
-    build_host_pem, check_host_pem, der_names, other_certificates)
+from ansible_collections.mxone.pki.plugins.module_utils.devices import der_names, device_names
+from ansible_collections.mxone.pki.plugins.module_utils.dgw import build_host_pem, check_host_pem, other_certificates
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.issue import issue_server_certificate
 

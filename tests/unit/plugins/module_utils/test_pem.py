@@ -7,7 +7,7 @@ import pytest
 from _fixtures import der_cert, pem_key, run_together
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.pem import (
-    encode_pem, looks_like_pem, markers_on_own_lines, split_pem)
+    certificate_ders, encode_pem, looks_like_pem, markers_on_own_lines, split_pem)
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +168,29 @@ def test_non_ascii_inside_a_block_is_refused():
         split_pem("-----BEGIN CERTIFICATE-----\nTUl\u00e4JQg==\n-----END CERTIFICATE-----\n".encode("utf-8"),
                   source="in.pem")
     assert "in.pem: block 1 (CERTIFICATE) is not valid base64" in info.value.msg
+
+
+# ------------------------------------------------ certificate_ders (chain files, a node's old bundle)
+
+
+def test_certificate_ders_skip_the_key_and_keep_the_order(parts):
+    items, text = parts
+    assert certificate_ders(text.encode("ascii")) == [der for label, der in items if label == "CERTIFICATE"]
+    assert certificate_ders(text) == certificate_ders(text.encode("ascii"))  # a node's output arrives as text
+
+
+@pytest.mark.parametrize("glue", [_glue_end_begin, _glue_begin_body, _glue_body_end])
+def test_certificate_ders_read_run_together_markers_as_split_pem_does(parts, glue):
+    items, text = parts
+    assert certificate_ders(glue(text)) == [der for label, der in items if label == "CERTIFICATE"]
+
+
+def test_certificate_ders_name_a_broken_block():
+    with pytest.raises(MxonePkiError) as info:
+        certificate_ders(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n", source="chain.pem")
+    assert "chain.pem: block 1 (CERTIFICATE) is not valid base64" in info.value.msg
+
+
+def test_certificate_ders_of_no_certificate_is_empty(parts):
+    items, text = parts
+    assert certificate_ders(encode_pem(*items[0])) == []

@@ -2,6 +2,7 @@
 
 import pytest
 
+from ansible_collections.mxone.pki.plugins.module_utils.devices import device_files, kind_defaults
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.phones import (
     FRAGMENT_5300, FRAGMENT_6000, check_plan, client_names, download_files, mitel6000_settings,
@@ -118,3 +119,22 @@ def test_client_names(cn, ok):
     else:
         with pytest.raises(MxonePkiError):
             client_names(cn)
+
+
+@pytest.mark.parametrize("mode, macs", [("shared", None), ("per_phone", ["00:08:5d:1a:2b:3c"])])
+def test_client_files_are_the_ones_device_cert_writes_for_a_phone(mode, macs):
+    # the download server serves what device_cert (kind phone, format pem_parts) wrote under the same stem
+    files = download_files(["mitel6000"], "192.0.2.1", bothway=True, client_cert_mode=mode, macs=macs)
+    for client in files["clients"]:
+        written = device_files(kind_defaults("phone")["format"], client["stem"])
+        assert (client["cert"], client["key"]) == (written["cert"], written["key"])
+
+
+@pytest.mark.parametrize("parse, text, words", [
+    (parse_mitel6000, "# comment\nsip srtp mode 1\n", "line 2: 'sip srtp mode 1' is not 'parameter: value'"),
+    (parse_mivoice5300, "\nSIP_TRANS_PROTO: TLS\n", "line 2: 'SIP_TRANS_PROTO: TLS' is not NAME=value"),
+])
+def test_a_line_that_is_not_a_setting_is_refused(parse, text, words):
+    with pytest.raises(MxonePkiError) as info:
+        parse(text)
+    assert words in info.value.msg

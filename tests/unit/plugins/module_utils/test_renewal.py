@@ -6,7 +6,7 @@ import pytest
 
 from _fixtures import DAY, DOMAIN, LIMS, NOW
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
-from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
+from ansible_collections.mxone.pki.plugins.module_utils.issue import issue_server_certificate, renew_or_keep
 from ansible_collections.mxone.pki.plugins.module_utils.keys import key_type_of
 from ansible_collections.mxone.pki.plugins.module_utils.naming import system_names
 from ansible_collections.mxone.pki.plugins.module_utils.renewal import (
@@ -22,6 +22,9 @@ class Ctx(object):
         self.ca = enterprise_ca
         self.server = server
         self.pki = pki
+        # issued with a clock two days ahead: at NOW it is not valid yet
+        self.future = issue_server_certificate(enterprise_ca, server.key.public_key(), system_names(DOMAIN, LIMS),
+                                               NOW + 2 * DAY)
 
     def existing(self, spec):
         cert, key = self.server.cert, self.server.key
@@ -36,6 +39,8 @@ class Ctx(object):
             "foreign": Existing(self.pki.foreign_leaf.cert, self.pki.foreign_leaf.key),
             "cert-only": Existing(cert, None, key_checked=False),
             "cert-only-foreign": Existing(self.pki.foreign_leaf.cert, None, key_checked=False),
+            "future": Existing(self.future, key),
+            "ca": Existing(self.ca.cert, self.ca.key),
         }[spec]
 
     def wanted(self, spec):
@@ -53,6 +58,8 @@ class Ctx(object):
                                 key_type="rsa2048"),
             "other-domain": Wanted(system_names("mx2.corp.net", LIMS), issuer=self.ca.cert, key_type="rsa2048"),
             "ec": Wanted(names, issuer=self.ca.cert, key_type="ec-p256"),
+            # what ca.plan_ca asks: no names, issuer or key type (a CA keeps its subject and key)
+            "no-names": Wanted(None),
         }[spec]
 
 
@@ -108,11 +115,28 @@ CASES = [
     ("cert-only-names", "cert-only", "lim4", NOW, {}, True, "names_changed", False, "lim4"),
     ("cert-only-issuer", "cert-only-foreign", "same", NOW, {}, True, "issuer_changed", False, "Foreign Root CA"),
     ("cert-only-key-policy", "cert-only", "ec", NOW, {}, True, "key_policy", True, "ec-p256"),
+    ("not-yet-valid", "future", "same", NOW, {}, True, "not_yet_valid", False,
+     "the stored certificate starts only on 2026-"),
+    ("not-yet-valid-rotate", "future", "same", NOW, dict(key_policy="rotate"), True, "not_yet_valid", True, "starts"),
+    ("valid-once-started", "future", "same", NOW + 2 * DAY, {}, False, None, False, "left"),
+    # what the enterprise CA is asked (ca.plan_ca): only forced, missing, not_yet_valid, expiring can hit
+    ("ca-kept", "ca", "no-names", NOW, {}, False, None, False, "valid until"),
+    ("ca-names-not-checked", "good", "no-names", NOW, {}, False, None, False, "left"),
+    ("ca-foreign-not-checked", "foreign", "no-names", NOW, {}, False, None, False, "left"),
+    ("ca-key-only", "no-cert", "no-names", NOW, {}, True, "missing", False, "no certificate yet"),
+    ("ca-none", "none", "no-names", NOW, {}, True, "missing", True, "no certificate yet"),
+    ("ca-expiring", "good", "no-names", NOT_AFTER - 100 * DAY, dict(renew_before=180), True, "expiring", False,
+     "renew-before window 180 day(s)"),
+    ("ca-forced", "ca", "no-names", NOW, dict(force=True), True, "forced", False, "forced"),
     # the first check that hits is the reason
     ("forced-beats-missing", "none", "same", NOW, dict(force=True), True, "forced", True, "forced"),
     ("mismatch-beats-names", "other-key", "lim4", NOW, {}, True, "key_mismatch", False, "does not fit"),
     ("issuer-beats-expiry", "foreign", "same", NOT_AFTER + DAY, {}, True, "issuer_changed", False, "Foreign"),
     ("names-beat-key-policy", "good", "lim4", NOW, dict(key_policy="rotate"), True, "names_changed", True, "lim4"),
+    ("names-beat-not-yet-valid", "future", "lim4", NOW, {}, True, "names_changed", False, "lim4"),
+    ("key-policy-beats-not-yet-valid", "future", "ec", NOW, {}, True, "key_policy", True, "ec-p256"),
+    ("not-yet-valid-beats-expiry", "future", "same", NOW, dict(renew_before=400 * DAY), True, "not_yet_valid",
+     False, "starts"),
 ]
 
 
