@@ -166,14 +166,20 @@ from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_c
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.external import DOWNLOAD_DIR_MODE, Staged
 from ansible_collections.mxone.pki.plugins.module_utils.files import Writer, read_bytes
-from ansible_collections.mxone.pki.plugins.module_utils.keys import KEY_TYPES
+from ansible_collections.mxone.pki.plugins.module_utils.ca import DEFAULT_CA_COMMON_NAME, DEFAULT_CA_VALIDITY_DAYS
+from ansible_collections.mxone.pki.plugins.module_utils.issue import DEFAULT_VALIDITY_DAYS
+from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, DEFAULT_KEY_TYPE, DIGESTS, KEY_TYPES
 from ansible_collections.mxone.pki.plugins.module_utils.manifest import build_manifest
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
     facts_diff, fail, parse_now, parse_renew_before)
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS, KEY_POLICIES
 
 
 def module_kwargs():
-    """AnsibleModule's validation arguments; the module and its in-process action plugin share them."""
+    """AnsibleModule's validation arguments; the module and its in-process action plugin share them.
+
+    The defaults are those of enterprise_ca and server_cert, from the same constants.
+    """
     key_types = list(KEY_TYPES)
     return dict(argument_spec=dict(
         plan=dict(type="dict", required=True),
@@ -181,17 +187,17 @@ def module_kwargs():
         selected=dict(type="list", elements="str", required=True),
         key_passphrase=dict(type="str", required=True, no_log=True),
         ca=dict(type="dict", default={}, options=dict(
-            common_name=dict(type="str", default="MXOneEnterpriseCA"),
+            common_name=dict(type="str", default=DEFAULT_CA_COMMON_NAME),
             key_type=dict(type="str", default="rsa3072", choices=key_types, no_log=False),
-            validity_days=dict(type="int", default=3650),
+            validity_days=dict(type="int", default=DEFAULT_CA_VALIDITY_DAYS),
             renew_before=dict(type="int", default=180))),
         ca_changed=dict(type="bool", default=False),
         issue=dict(type="dict", default={}, options=dict(
-            key_type=dict(type="str", default="rsa2048", choices=key_types, no_log=False),
-            key_policy=dict(type="str", default="keep", choices=["keep", "rotate"], no_log=False),
-            digest=dict(type="str", default="sha256", choices=["sha256", "sha384", "sha512"]),
-            validity_days=dict(type="int", default=364),
-            renew_before=dict(type="str", default="30"),
+            key_type=dict(type="str", default=DEFAULT_KEY_TYPE, choices=key_types, no_log=False),
+            key_policy=dict(type="str", default="keep", choices=list(KEY_POLICIES), no_log=False),
+            digest=dict(type="str", default=DEFAULT_DIGEST, choices=list(DIGESTS)),
+            validity_days=dict(type="int", default=DEFAULT_VALIDITY_DAYS),
+            renew_before=dict(type="str", default=str(DEFAULT_RENEW_BEFORE_DAYS)),
             force=dict(type="bool", default=False))),
         partial_ok=dict(type="bool", default=False),
         subjects=dict(type="dict", default={}),
