@@ -27,9 +27,9 @@ def store_of(files):
 def run(files, certificates=None, selected=None, renew_before=30, **kwargs):
     certificates = certificates or {"sys": external_cert()}
     store = store_of(files)
-    result = run_external(store, certificates, selected or [i for i, c in certificates.items()
-                                                             if c["mode"] == "external"],
-                          NOW, PASS.decode(), renew_before, PKI, CA_CERT, DOWNLOAD, **kwargs)
+    selected = selected or [i for i, c in certificates.items() if c["mode"] == "external"]
+    result = run_external(store, certificates, selected, NOW, PASS.decode(), renew_before, PKI, CA_CERT, DOWNLOAD,
+                          **kwargs)
     return store, result
 
 
