@@ -21,7 +21,7 @@ def external_cert(cert_id="sys", mode="external"):
 
 
 def store_of(files):
-    return Staged(lambda path: files.get(path))
+    return Staged(files.get)
 
 
 def run(files, certificates=None, selected=None, renew_before=30, **kwargs):
@@ -74,7 +74,7 @@ def test_nothing_dropped_writes_the_csr_and_key_and_the_system_waits():
 
 def test_the_kept_key_signs_the_csr_and_a_second_run_keeps_both(pki):
     files = with_key(pki)
-    store, _ = run(files)
+    store, dummy = run(files)
     paths = certificate_paths(PKI, "sys", "external")
     assert list(store.staged) == [paths["csr"]]  # the key is kept
     files.update(written(store))
@@ -129,7 +129,7 @@ def test_a_refused_drop_makes_its_system_wait_and_writes_nothing_of_it(pki, drop
 def test_the_certificate_in_place_is_judged_by_the_renewal_decision(pki, renew_before, reason, waits):
     paths = certificate_paths(PKI, "sys", "external")
     files = with_key(pki, {paths["cert"]: pki.leaf.pem, paths["chain"]: b"".join(pem_cert(c) for c in pki.chain)})
-    _, result = run(files, renew_before=renew_before)
+    dummy, result = run(files, renew_before=renew_before)
     outcome = result["outcomes"][0]
     assert ("sys" in result["waiting"]) is waits
     if waits:
@@ -142,7 +142,7 @@ def test_the_certificate_in_place_is_judged_by_the_renewal_decision(pki, renew_b
 def test_a_certificate_not_issued_by_its_chain_must_be_renewed(pki):
     paths = certificate_paths(PKI, "sys", "external")
     files = with_key(pki, {paths["cert"]: pki.leaf.pem, paths["chain"]: pem_cert(pki.foreign_root.cert)})
-    _, result = run(files)
+    dummy, result = run(files)
     assert result["outcomes"][0]["reason"] == "issuer_changed"
 
 
@@ -179,7 +179,7 @@ def test_pfx_password_and_subject_come_per_system(pki):
     pfx = pkcs12.serialize_key_and_certificates(b"lim", pki.leaf.key, pki.leaf.cert, pki.chain,
                                                 serialization.BestAvailableEncryption(b"pfx-secret"))
     files = {"pki/incoming/sys/server.pfx": pfx}
-    _, refused = run(files, pfx_passwords={"sys": "wrong"})
+    dummy, refused = run(files, pfx_passwords={"sys": "wrong"})
     assert "wrong password" in refused["waiting"]["sys"]
     store, result = run(files, pfx_passwords={"sys": "pfx-secret"},
                         subjects={"sys": {"organization": "Lab", "state": "ST"}})

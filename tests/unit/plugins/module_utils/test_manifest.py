@@ -34,7 +34,7 @@ def plan(groups=None):
 
 def step(files, p=None, check_mode=False, now=NOW, hosts=HOSTS, **kwargs):
     p = p or plan()
-    store = Staged(lambda path: files.get(path))
+    store = Staged(files.get)
     manifest, warnings = build_manifest(store, p, [h for h in hosts if h in p["hosts"] or h == "dl"],
                                         sorted(p["certificates"]), now, PASS, check_mode, dict(ISSUE),
                                         ca_options=dict(CA), **kwargs)
@@ -50,7 +50,7 @@ def apply(files, store):
 def store_with_ca():
     """A store where the CA exists (a check run made it in memory; here it is written, as mxone_ca would)."""
     files = {}
-    store, _ = step(files, check_mode=True)
+    store, dummy = step(files, check_mode=True)
     return dict((k, v) for k, v in apply(files, store).items() if k.startswith("/pki/ca/"))
 
 
@@ -87,7 +87,7 @@ def test_what_a_real_run_writes_hashes_to_the_manifest_and_a_second_run_keeps_it
 
 def test_renewal_reasons_come_from_the_renewal_decision(store_with_ca):
     files = dict(store_with_ca)
-    store, _ = step(files)
+    store, dummy = step(files)
     apply(files, store)
     later = NOW + datetime.timedelta(days=340)
     store, manifest = step(files, now=later, check_mode=True)
@@ -97,7 +97,7 @@ def test_renewal_reasons_come_from_the_renewal_decision(store_with_ca):
 
 def test_systems_say_whether_they_activate_and_why_not(store_with_ca):
     files = dict(store_with_ca)
-    _, manifest = step(files, check_mode=True)
+    dummy, manifest = step(files, check_mode=True)
     assert manifest["systems"]["a"]["activate"] is True and "a (missing)" in manifest["systems"]["a"]["why"]
     assert manifest["systems"]["b"] == dict(activate=False, hosts=["b-lim1"],
                                             why_not="mxone_encryption is false: files only, no activation")
@@ -106,11 +106,11 @@ def test_systems_say_whether_they_activate_and_why_not(store_with_ca):
 def test_a_limit_on_part_of_a_system_whose_certificate_changes_stops_it(store_with_ca):
     p = plan()
     p["outside_limit"] = {"a": ["a-lim2"]}
-    _, manifest = step(dict(store_with_ca), p=p, check_mode=True, hosts=["a-lim1", "b-lim1", "dl"])
+    dummy, manifest = step(dict(store_with_ca), p=p, check_mode=True, hosts=["a-lim1", "b-lim1", "dl"])
     assert manifest["hosts"]["a-lim1"]["stop"].startswith("system a: the limit selects a-lim1 but not a-lim2")
     assert manifest["stops"] == [dict(reason="partial_limit", system="a", hosts=["a-lim1"],
                                       message=manifest["hosts"]["a-lim1"]["stop"])]
-    _, manifest = step(dict(store_with_ca), p=p, check_mode=True, hosts=["a-lim1", "b-lim1", "dl"], partial_ok=True)
+    dummy, manifest = step(dict(store_with_ca), p=p, check_mode=True, hosts=["a-lim1", "b-lim1", "dl"], partial_ok=True)
     assert manifest["hosts"]["a-lim1"]["stop"] is None and manifest["stops"] == []
 
 
@@ -129,9 +129,9 @@ def test_a_customer_pki_system_waits_and_its_lims_are_stopped(store_with_ca):
 
 def test_delivery_jobs_carry_the_store_sources_and_the_wanted_hashes(store_with_ca):
     files = dict(store_with_ca)
-    store, _ = step(files)
+    store, dummy = step(files)
     apply(files, store)
-    _, manifest = step(files)
+    dummy, manifest = step(files)
     jobs = dict((j["host"], j) for j in delivery_jobs(manifest))
     a1 = jobs["a-lim1"]
     assert a1["certificate"] == dict(cert_path="/pki/certs/a/server.pem", key_path="/pki/certs/a/server.key",
