@@ -26,6 +26,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts, run_sh
 from ansible_collections.mxone.pki.plugins.module_utils._argspecs import CONTROLLER, deliver_kwargs
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
+from ansible_collections.mxone.pki.plugins.module_utils.manifest import delivery_jobs
 from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import (
     Material, activated, deliver, reader_of, restore, store_paths)
@@ -67,7 +68,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=str(error), **error.context())
             return for_role_user(self._task, result)
         operation = self._operation(args, material, check_mode, bool(self._play_context.diff))
-        if args.get("targets") is None:
+        if args.get("targets") is None and args.get("manifest") is None:
             job = dict((k, args[k]) for k in self._JOB_ARGS if k in args)
             result.update(operation(self._run_here, job))
             return for_role_user(self._task, result)
@@ -79,8 +80,8 @@ class ActionModule(ActionBase):
         pki_host = args["pki_host"] or CONTROLLER  # an empty mxone_pki_host is the controller too
         if not is_remote(pki_host) or args["restore"] or args["activated"]:
             return Material(now)
-        jobs = [dict(host=j) if isinstance(j, str) else j for j in (args.get("targets") or [])] \
-            if args.get("targets") is not None else [args]
+        jobs = [dict(host=j) if isinstance(j, str) else j for j in self._targets(args, task_vars)] \
+            if args.get("targets") is not None or args.get("manifest") is not None else [args]
         files = read_store_files(self, task_vars, pki_host, [p for job in jobs if not job.get("stop")
                                                              for p in store_paths(job)])
         # Public certificates only (CA, server certificates): the TLS checks on the controller read these copies.
@@ -89,10 +90,18 @@ class ActionModule(ActionBase):
                 write_public_copy(copy, files[path])
         return Material(now, read=reader_of(files, pki_host))
 
+    @staticmethod
+    def _targets(args, task_vars):
+        """The jobs: from the manifest (the hosts still in the play), else the ``targets`` given."""
+        if args.get("manifest") is None:
+            return args.get("targets") or []
+        live = set((task_vars or {}).get("ansible_play_hosts") or args["manifest"]["hosts"])
+        return [job for job in delivery_jobs(args["manifest"]) if job["host"] in live]
+
     def _run_fleet(self, result, args, task_vars, material, operation):
         """Every target host at once; per host results, and a per-host failure never hides the others."""
         jobs = {}
-        for job in args.get("targets") or []:
+        for job in self._targets(args, task_vars):
             job = dict(host=job) if isinstance(job, str) else dict(job)
             if job.get("certificate") and args.get("key_passphrase") is not None:
                 job["certificate"] = dict(job["certificate"], key_passphrase=args["key_passphrase"])

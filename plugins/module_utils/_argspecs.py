@@ -67,6 +67,8 @@ def deliver_kwargs():
         restore=dict(type="bool", default=False),
         # per-host jobs: a host name, or a dict of the options above with ``host`` (or ``host`` and ``stop``)
         targets=dict(type="list", elements="raw"),
+        # or every host's files from the plan step's manifest (mxone.pki.fleet_manifest)
+        manifest=dict(type="dict"),
         key_passphrase=dict(type="str", no_log=True),
         pki_host=dict(type="str", default=CONTROLLER),
         public_copies=dict(type="dict", default={}),

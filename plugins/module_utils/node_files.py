@@ -85,9 +85,11 @@ class NodeFile(object):
     ``pending``, so an activation lost to a killed run is not lost for good.
     """
 
-    def __init__(self, path, content, mode, activation=False, rollback=None, root_owned=False):
+    def __init__(self, path, content, mode, activation=False, rollback=None, root_owned=False, digest=None):
         self.path = path
         self.content = content
+        # a check run's file known by its SHA-256 only (the manifest's): compared on the node, never sent
+        self.digest = digest
         self.mode = mode
         # True: must be root:root with ``mode`` (the key bundle); False: an existing file keeps its owner,
         # group and mode, and ``mode`` is for a new file only
@@ -97,15 +99,15 @@ class NodeFile(object):
 
     @property
     def probe_only(self):
-        return self.content is None
+        return self.content is None and self.digest is None
 
     @property
     def sha256(self):
-        return hashlib.sha256(self.content).hexdigest()
+        return self.digest if self.content is None else hashlib.sha256(self.content).hexdigest()
 
 
 def payload(files):
-    return b"".join(f.content for f in files if not f.probe_only)
+    return b"".join(f.content for f in files if f.content is not None)
 
 
 def _status_lines(f, show_certs):

@@ -29,8 +29,7 @@ PLAYBOOK_VARIABLES = (
 SET_BY_THE_COLLECTION = (
     "mxone_fleet",  # mxone_plan
     "mxone_ca_result",  # mxone_ca
-    "mxone_issue_result", "mxone_issue_download_ca", "mxone_issue_download_ca_path", "mxone_issue_waiting",
-    "mxone_issue_no_download_ca", "mxone_issue_pending_ca_paths",  # mxone_issue
+    "mxone_issue_result",  # mxone_issue
     "mxone_deliver_result",  # mxone_deliver
     "mxone_activate_result",  # mxone_activate
     "mxone_verify_result", "mxone_verify_phone_result", "mxone_verify_summary",  # mxone_verify

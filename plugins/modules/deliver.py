@@ -131,6 +131,13 @@ options:
       - The filter P(mxone.pki.delivery_targets#filter) makes this list from the fleet plan.
     type: list
     elements: raw
+  manifest:
+    description:
+      - Serve the hosts of the play from the manifest of the plan step (M(mxone.pki.fleet_manifest),
+        C(mxone_fleet.manifest)), instead of O(targets). Each file's bytes are built from the PKI store and must
+        hash to the manifest's SHA-256, or nothing is written to that host; in check mode a file the store does not
+        hold yet is compared on the node by that hash alone, so no pending flags are needed.
+    type: dict
   key_passphrase:
     description: With O(targets), the passphrase of every certificate's key in the PKI store.
     type: str

@@ -10,7 +10,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.devices import device_pa
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import ca_paths, certificate_paths, download_ca_path
 
 MODULES = ("server_cert", "cert_request", "cert_import", "cert_info", "deliver", "enterprise_ca", "device_cert")
-# The customer-PKI drop folder <pki>/incoming/<id>/ (roles/mxone_issue/tasks/external.yml reads these).
+# The customer-PKI drop folder <pki>/incoming/<id>/ (module_utils/external.py reads these).
 DROP_FILES = ("server.pem", "ca.pem", "server.p7b", "server.pfx")
 
 

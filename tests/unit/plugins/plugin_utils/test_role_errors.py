@@ -102,4 +102,4 @@ def test_every_role_fills_these_options_from_that_variable():
                     if option in ROLE_VARIABLES:
                         seen.add(option)
                         assert ROLE_VARIABLES[option] in str(value), "%s: %s %s=%r" % (path, module, option, value)
-    assert {"ca_passphrase", "key_passphrase", "client_key_passphrase", "password", "pkcs12_password"} <= seen
+    assert {"ca_passphrase", "key_passphrase", "client_key_passphrase", "pfx_passwords", "pkcs12_password"} <= seen
