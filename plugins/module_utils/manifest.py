@@ -26,7 +26,7 @@ import posixpath
 
 from ansible_collections.mxone.pki.plugins.module_utils.bundle import (
     CA_BUNDLE_NAME, SN_BUNDLE_NAME, build_sn_bundle, check_sn_bundle)
-from ansible_collections.mxone.pki.plugins.module_utils.ca import CertificateAuthority, create_ca, load_ca, renew_ca
+from ansible_collections.mxone.pki.plugins.module_utils.ca import DEFAULT_CA_RENEW_BEFORE_DAYS, load_ca, plan_ca
 from ansible_collections.mxone.pki.plugins.module_utils.certs import dump_certificate, facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.external import names_of, run_external
@@ -42,35 +42,31 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def ca_step(store, paths, passphrase, now, check_mode, renew_before_days=180, new_ca=None):
+def ca_step(store, paths, passphrase, now, check_mode, renew_before_days=DEFAULT_CA_RENEW_BEFORE_DAYS,
+            new_ca=None):
     """(authority, outcome) of the enterprise CA after this run.
 
     A real run finds the CA that mxone_ca created or kept (it is the one place that writes it). A check run
-    works out in memory what mxone_ca would do: a missing CA is made (``new_ca``: create_ca's keyword
-    arguments), one within ``renew_before_days`` of its end is re-signed with its key; both are staged so
-    that the certificates and bundles below are built on them.
+    works out in memory what mxone_ca would do, by the same decision (``ca.plan_ca``; ``new_ca``: its
+    common_name, key_type, validity_days), and stages it so that the certificates and bundles below are
+    built on it.
     """
     cert_data, key_data = store.read(paths["cert"]), store.read(paths["key"])
-    if check_mode and cert_data is None and key_data is None:
-        key, cert = create_ca(now, **(new_ca or {}))
-        store.stage(paths["key"], dump_private_key(key, passphrase), KEY_MODE)
-        store.stage(paths["cert"], dump_certificate(cert), PUBLIC_MODE)
-        return CertificateAuthority(key, cert), dict(
-            changed=True, reason="missing", detail="new CA (created in this run)", ca=facts(cert, now))
+    if check_mode:
+        authority, decision = plan_ca(cert_data, key_data, passphrase, now, renew_before=renew_before_days,
+                                      cert_source=paths["cert"], key_source=paths["key"], **(new_ca or {}))
+        if decision.new_key:
+            store.stage(paths["key"], dump_private_key(authority.key, passphrase), KEY_MODE)
+        if decision.renew:
+            store.stage(paths["cert"], dump_certificate(authority.cert), PUBLIC_MODE)
+        return authority, dict(changed=decision.renew, reason=decision.reason, detail=decision.detail,
+                               ca=facts(authority.cert, now))
     if cert_data is None:
         raise MxonePkiError("CA certificate %s does not exist; create the CA first (mxone.pki.enterprise_ca)"
                             % paths["cert"], file=paths["cert"], field="ca_cert_path")
     if key_data is None:
         raise MxonePkiError("CA key %s does not exist" % paths["key"], file=paths["key"], field="ca_key_path")
     authority = load_ca(cert_data, key_data, passphrase, cert_source=paths["cert"], key_source=paths["key"])
-    left = authority.cert.not_valid_after_utc - now
-    if check_mode and left.days < renew_before_days:
-        cert = renew_ca(authority.key, authority.cert, now, **dict((k, v) for k, v in (new_ca or {}).items()
-                                                                   if k in ("validity_days", "digest")))
-        store.stage(paths["cert"], dump_certificate(cert), PUBLIC_MODE)
-        authority.cert = cert
-        return authority, dict(changed=True, reason="expiring", detail="%d day(s) left; re-signed with the same "
-                               "key" % left.days, ca=facts(cert, now))
     return authority, dict(changed=False, reason=None, detail="CA kept", ca=facts(authority.cert, now))
 
 
@@ -208,7 +204,7 @@ def build_manifest(store, plan, play_hosts, selected, now, passphrase, check_mod
     """
     ca_options = dict(ca_options or {})
     authority, ca = ca_step(store, plan["ca"], passphrase, now, check_mode,
-                            ca_options.pop("renew_before", 180), ca_options)
+                            ca_options.pop("renew_before", DEFAULT_CA_RENEW_BEFORE_DAYS), ca_options)
     certificates = plan["certificates"]
     outcomes = [issue_step(store, certificates[i], authority, now, passphrase, issue_options)
                 for i in sorted(selected) if certificates[i]["mode"] != "external"]

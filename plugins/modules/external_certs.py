@@ -31,6 +31,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full

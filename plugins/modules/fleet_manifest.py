@@ -27,6 +27,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
+  - mxone.pki.cryptography
 attributes:
   check_mode:
     support: full
@@ -166,7 +167,8 @@ from ansible_collections.mxone.pki.plugins.module_utils._crypto import require_c
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.external import DOWNLOAD_DIR_MODE, Staged
 from ansible_collections.mxone.pki.plugins.module_utils.files import Writer, read_bytes
-from ansible_collections.mxone.pki.plugins.module_utils.ca import DEFAULT_CA_COMMON_NAME, DEFAULT_CA_VALIDITY_DAYS
+from ansible_collections.mxone.pki.plugins.module_utils.ca import (
+    DEFAULT_CA_COMMON_NAME, DEFAULT_CA_KEY_TYPE, DEFAULT_CA_RENEW_BEFORE_DAYS, DEFAULT_CA_VALIDITY_DAYS)
 from ansible_collections.mxone.pki.plugins.module_utils.issue import DEFAULT_VALIDITY_DAYS
 from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_DIGEST, DEFAULT_KEY_TYPE, DIGESTS, KEY_TYPES
 from ansible_collections.mxone.pki.plugins.module_utils.manifest import build_manifest
@@ -188,9 +190,9 @@ def module_kwargs():
         key_passphrase=dict(type="str", required=True, no_log=True),
         ca=dict(type="dict", default={}, options=dict(
             common_name=dict(type="str", default=DEFAULT_CA_COMMON_NAME),
-            key_type=dict(type="str", default="rsa3072", choices=key_types, no_log=False),
+            key_type=dict(type="str", default=DEFAULT_CA_KEY_TYPE, choices=key_types, no_log=False),
             validity_days=dict(type="int", default=DEFAULT_CA_VALIDITY_DAYS),
-            renew_before=dict(type="int", default=180))),
+            renew_before=dict(type="int", default=DEFAULT_CA_RENEW_BEFORE_DAYS))),
         ca_changed=dict(type="bool", default=False),
         issue=dict(type="dict", default={}, options=dict(
             key_type=dict(type="str", default=DEFAULT_KEY_TYPE, choices=key_types, no_log=False),

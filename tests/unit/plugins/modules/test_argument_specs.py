@@ -6,6 +6,7 @@ module_utils/_argspecs.py, so this test is their check (and a second one for the
 """
 
 import importlib
+import os
 import re
 
 import pytest
@@ -16,8 +17,17 @@ from ansible.utils.plugin_docs import merge_fragment
 from ansible_collections.mxone.pki.plugins.module_utils._argspecs import ACTION_MODULES
 
 PACKAGE = "ansible_collections.mxone.pki.plugins"
-# Modules whose spec the code shares: the action-only ones, and the in-process ones (module_kwargs()).
-IN_PROCESS = ("enterprise_ca", "server_cert", "run_lock", "tls_check")
+# Modules whose spec the code shares: the action-only ones, and every module that gives it (module_kwargs()) to
+# its in-process action.
+MODULES_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins", "modules")
+
+
+def _gives_its_spec(name):
+    with open(os.path.join(MODULES_DIR, name), encoding="utf-8") as handle:
+        return "\ndef module_kwargs(" in handle.read()
+
+
+IN_PROCESS = tuple(sorted(n[:-3] for n in os.listdir(MODULES_DIR) if n.endswith(".py") and _gives_its_spec(n)))
 # validate-modules' no-log-needed rule (ansible-test's is_potential_secret_option, short): an option named
 # like a secret, not a path, flag or choice, must say no_log, True or False, on purpose.
 NO_LOG_NAME = re.compile(r"(?:pass(?!ive)|secret|token|key)", re.I)
