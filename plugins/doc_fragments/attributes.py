@@ -22,3 +22,32 @@ attributes:
     membership:
       - mxone.pki.pki
 """
+
+    # What a module supports, for the two common cases: pulled in beside the wording above.
+    CHECK_AND_DIFF = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+    CHECK_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+    READ_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; it runs the same in check mode.
+  diff_mode:
+    support: none
+"""

@@ -38,11 +38,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - mxone.pki.attributes.check_only
 options:
   systems:
     description:

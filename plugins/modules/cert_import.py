@@ -34,12 +34,8 @@ author:
 extends_documentation_fragment:
   - mxone.pki.issue.backup
   - mxone.pki.attributes
+  - mxone.pki.attributes.check_and_diff
   - mxone.pki.cryptography
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 options:
   src:
     description: The file the CA returned (C(.pem)/C(.crt)/C(.cer), C(.p7b), C(.pfx)/C(.p12)) on the controller.

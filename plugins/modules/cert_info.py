@@ -23,13 +23,8 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
+  - mxone.pki.attributes.read_only
   - mxone.pki.cryptography
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; it runs the same in check mode.
-  diff_mode:
-    support: none
 options:
   path:
     description: The certificate or C(eri_sn_cert.pem) to read.

@@ -24,12 +24,8 @@ extends_documentation_fragment:
   - mxone.pki.ca.names
   - mxone.pki.issue
   - mxone.pki.attributes
+  - mxone.pki.attributes.check_and_diff
   - mxone.pki.cryptography
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 options:
   csr_path:
     description: Where to write the CSR (PEM) on the controller.

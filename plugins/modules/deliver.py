@@ -28,11 +28,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - mxone.pki.attributes.check_and_diff
 options:
   certificate:
     description: The node's certificate in the controller's PKI store. Omit it for a download server (C(ca.pem) only).

@@ -50,12 +50,8 @@ extends_documentation_fragment:
   - mxone.pki.issue.lifetime
   - mxone.pki.issue.backup
   - mxone.pki.attributes
+  - mxone.pki.attributes.check_and_diff
   - mxone.pki.cryptography
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 options:
   kind:
     description: What the certificate is for; sets the name rule and the defaults of O(format), O(renew_before)

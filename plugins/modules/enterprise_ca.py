@@ -28,12 +28,8 @@ extends_documentation_fragment:
   - mxone.pki.issue
   - mxone.pki.issue.backup
   - mxone.pki.attributes
+  - mxone.pki.attributes.check_and_diff
   - mxone.pki.cryptography
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 options:
   common_name:
     description: Subject common name of a new CA. An existing CA keeps its name (a warning says so if it differs).

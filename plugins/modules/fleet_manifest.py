@@ -16,7 +16,7 @@ description:
   - One step where the PKI store is (the controller in-process, or the PKI host C(mxone_pki_host)), after the
     enterprise CA step (M(mxone.pki.enterprise_ca)) - each certificate of the selected systems issued, renewed or
     kept by the collection's renewal decision (as M(mxone.pki.server_cert) does), or taken from the customer's PKI
-    (as M(mxone.pki.external_certs) does), then the phones' CA file - and returns the manifest.
+    (CSR out, the drop folder imported and judged; C(module_utils/external.py)), then the phones' CA file - and returns the manifest.
   - "The manifest (plain data, no key bytes, no passphrase): per host the files it must hold (node path, SHA-256 of
     the exact bytes, mode, owner policy, why) or why it gets nothing; per system whether a delivery that changes
     its files activates it, or why not; every stop with its reason and the hosts it stops; the certificate
@@ -27,12 +27,8 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
+  - mxone.pki.attributes.check_and_diff
   - mxone.pki.cryptography
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 options:
   plan:
     description: The fleet plan (C(mxone_fleet.plan), from M(mxone.pki.fleet_plan)).

@@ -34,11 +34,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - mxone.pki.attributes.check_only
 options:
   systems_group:
     description: The group whose child groups are the MX-ONE systems.

@@ -34,12 +34,8 @@ extends_documentation_fragment:
   - mxone.pki.issue.lifetime
   - mxone.pki.issue.backup
   - mxone.pki.attributes
+  - mxone.pki.attributes.check_and_diff
   - mxone.pki.cryptography
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 options:
   cert_path:
     description: Where the certificate (PEM) is kept on the controller.

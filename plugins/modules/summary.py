@@ -22,11 +22,7 @@ author:
   - mxone.pki contributors (!UNKNOWN)
 extends_documentation_fragment:
   - mxone.pki.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - mxone.pki.attributes.check_only
 options:
   summary:
     description: The per-system summary, as the filter P(mxone.pki.rollout_summary#filter) returns it.

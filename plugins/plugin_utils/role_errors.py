@@ -29,7 +29,7 @@ ROLE_VARIABLES = {
     "certificate.key_passphrase": "mxone_ca_passphrase",
     "client_key_passphrase": "mxone_ca_passphrase",
     "password": "mxone_pfx_password",
-    "pfx_passwords": "mxone_pfx_password",  # external_certs: per system
+    "pfx_passwords": "mxone_pfx_password",  # fleet_manifest: per system
     "pkcs12_password": "mivoice5000_pkcs12_password",
 }
 
