@@ -21,15 +21,13 @@ import shlex
 import time
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.mxone.pki.plugins.module_utils import activation, licence, rolling
-from ansible_collections.mxone.pki.plugins.module_utils._argspecs import activate_kwargs
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import Checker, parse_endpoints
-from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
+from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import SpecAction
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import host_shell, run_on_hosts
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import activated, restore
 
@@ -83,20 +81,11 @@ class SystemProber(object):
         return results
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(SpecAction):
+    MODULE = "activate"
     _requires_connection = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        args, failure = validated_args(self, activate_kwargs())
-        if failure:
-            result.update(failure)
-            return result
-        if args.get("report") is not None:
-            # One host's part of the fleet's activation, as that host's own result.
-            result.update(args["report"])
-            return result
+    def run_validated(self, result, args, task_vars):
         self._task_vars = task_vars
         self._args = args
         if args.get("licence") is not None:

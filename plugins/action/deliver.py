@@ -21,13 +21,11 @@ __metaclass__ = type
 
 import datetime
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts, run_sh
-from ansible_collections.mxone.pki.plugins.module_utils._argspecs import CONTROLLER, deliver_kwargs
+from ansible_collections.mxone.pki.plugins.module_utils._argspecs import CONTROLLER
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.manifest import delivery_jobs
-from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
+from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import SpecAction
 from ansible_collections.mxone.pki.plugins.plugin_utils.node_delivery import (
     Material, activated, deliver, reader_of, restore, store_paths)
 from ansible_collections.mxone.pki.plugins.plugin_utils.pki_host import (
@@ -35,8 +33,8 @@ from ansible_collections.mxone.pki.plugins.plugin_utils.pki_host import (
 from ansible_collections.mxone.pki.plugins.plugin_utils.role_errors import for_role_user
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(SpecAction):
+    MODULE = "deliver"
     _JOB_ARGS = ("certificate", "ca_path", "dest_dir", "bundle_name", "ca_name", "pending_certificate",
                  "pending_ca", "pending_facts", "settings", "activation")
 
@@ -50,17 +48,7 @@ class ActionModule(ActionBase):
     def _run_here(self, script, data=None):
         return run_sh(self, script, data)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        args, failure = validated_args(self, deliver_kwargs())
-        if failure:
-            result.update(failure)
-            return result
-        if args.get("report") is not None:
-            # One host's part of a fleet result (``targets``), as that host's own result: changed, failed or
-            # unreachable, its message and diff, so the recap and the output are per host as usual.
-            result.update(args["report"])
-            return result
+    def run_validated(self, result, args, task_vars):
         check_mode = bool(self._play_context.check_mode)
         try:
             material = self._material(args, task_vars)

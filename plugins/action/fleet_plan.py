@@ -21,16 +21,15 @@ import uuid
 import yaml
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
-from ansible_collections.mxone.pki.plugins.module_utils._argspecs import CONTROLLER, fleet_plan_kwargs
+from ansible_collections.mxone.pki.plugins.module_utils._argspecs import CONTROLLER
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.fleet_trust import existing_cas, interlock_message
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import DOWNLOAD_VARS, LIM_VARS, FleetError, build_plan
 from ansible_collections.mxone.pki.plugins.module_utils.runlock import acquire, process_alive, release
 from ansible_collections.mxone.pki.plugins.module_utils.variables import (
     PREFIX, no_download_servers_warning, spec_options, unknown_variable_warnings)
-from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
+from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import SpecAction
 from ansible_collections.mxone.pki.plugins.plugin_utils.pki_host import (
     check_pki_host, is_remote, read_store_files, run_module_on, write_public_copy)
 from ansible_collections.mxone.pki.plugins.plugin_utils.trust_survey import survey
@@ -95,16 +94,11 @@ def _words(variables, system_groups, download_group, download_hosts, download_gr
     return warnings
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(SpecAction):
+    MODULE = "fleet_plan"
     _requires_connection = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        args, failure = validated_args(self, fleet_plan_kwargs())
-        if failure:
-            result.update(failure)
-            return result
+    def run_validated(self, result, args, task_vars):
         # Workers are forked from ansible-playbook: the parent is the run.
         run_pid = os.getppid()
         pki_host = args["pki_host"] or CONTROLLER  # an empty mxone_pki_host is the controller too

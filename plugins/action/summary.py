@@ -12,26 +12,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.mxone.pki.plugins.filter.mxone import summary_table
-from ansible_collections.mxone.pki.plugins.module_utils._argspecs import summary_kwargs
-from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import validated_args
+from ansible_collections.mxone.pki.plugins.plugin_utils.action_args import SpecAction
 
 display = Display()
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(SpecAction):
+    MODULE = "summary"
     _requires_connection = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        args, failure = validated_args(self, summary_kwargs())
-        if failure:
-            result.update(failure)
-            return result
+    def run_validated(self, result, args, task_vars):
         lines = summary_table(args["summary"]).splitlines() if args["summary"] else ["(no system selected)"]
         display.display("\n".join([args["title"] + ":"] + ["  " + line for line in lines]))
         result.update(changed=False, lines=lines)

@@ -138,6 +138,15 @@ def facts_diff(path, before, after):
     return dict(before=before or {}, after=after or {}, before_header=path, after_header=path)
 
 
+def exit_with_facts(module, result, path, before, after, writer):
+    """exit_json with ``result``, the facts diff of ``path`` when asked for, and the writer's backups."""
+    if module._diff:
+        result["diff"] = facts_diff(path, before, after)
+    if writer.backup_files:
+        result["backup_files"] = writer.backup_files
+    module.exit_json(**result)
+
+
 def load_existing(cert_path, key_path, key_passphrase):
     """What is on disk, as ``renewal.Existing``.
 

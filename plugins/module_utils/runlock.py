@@ -108,17 +108,22 @@ def acquire(pki_dir, pid, timeout=300.0, poll=0.5, clock=time.monotonic, sleep=t
         sleep(poll)
 
 
-def release(pki_dir, pid):
-    """Drop the lock if this run holds it; True when it did."""
+def _release_if(pki_dir, is_mine):
+    """Drop the lock if ``is_mine(holder)``; True when it did."""
     path = os.path.join(pki_dir, LOCK_NAME)
     if not os.path.isdir(pki_dir):
         return False
     with _guard(pki_dir):
         holder = read_holder(path)
-        if holder and holder.get("pid") == pid and holder.get("host") == socket.gethostname():
+        if holder and is_mine(holder):
             os.unlink(path)
             return True
     return False
+
+
+def release(pki_dir, pid):
+    """Drop the controller's pid lock if this run holds it; True when it did."""
+    return _release_if(pki_dir, lambda holder: holder.get("pid") == pid and holder.get("host") == socket.gethostname())
 
 
 # The lease rule (PKI host): plain functions on a holder dict and a clock value.
@@ -235,13 +240,5 @@ def refresh_lease(pki_dir, holder_id, lease_seconds, now=time.time):
 
 
 def release_lease(pki_dir, holder_id):
-    """Drop the lock if this run holds it; True when it did."""
-    path = os.path.join(pki_dir, LOCK_NAME)
-    if not os.path.isdir(pki_dir):
-        return False
-    with _guard(pki_dir):
-        holder = read_holder(path)
-        if holder and holder.get("id") == holder_id:
-            os.unlink(path)
-            return True
-    return False
+    """Drop the PKI host's lease if this run holds it; True when it did."""
+    return _release_if(pki_dir, lambda holder: holder.get("id") == holder_id)

@@ -324,7 +324,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private
 from ansible_collections.mxone.pki.plugins.module_utils.mivoice5000 import (
     build_pkcs12, pkcs12_matches, system_names)
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
-    backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, lifetime_argument_spec,
+    backup_argument_spec, ca_argument_spec, exit_with_facts, facts_of_file, fail, key_argument_spec, lifetime_argument_spec,
     load_ca_from_params, load_existing, parse_now, parse_renew_before)
 from ansible_collections.mxone.pki.plugins.module_utils.phones import client_names
 
@@ -488,11 +488,7 @@ def main():
                   renew=decision.renew, certificate=after, previous=before, days_left=after["days_left"],
                   warning=warning, files=files, changed_files=writer.changed_paths)
     result.update(extra)
-    if module._diff:
-        result["diff"] = facts_diff(params["cert_path"], before, after)
-    if writer.backup_files:
-        result["backup_files"] = writer.backup_files
-    module.exit_json(**result)
+    exit_with_facts(module, result, params["cert_path"], before, after, writer)
 
 
 if __name__ == "__main__":

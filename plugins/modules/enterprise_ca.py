@@ -131,7 +131,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiEr
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE, Writer, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
-    backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, parse_now)
+    backup_argument_spec, ca_argument_spec, exit_with_facts, facts_of_file, fail, key_argument_spec, parse_now)
 
 
 def plan(params, now):
@@ -184,11 +184,7 @@ def run(module):
         fail(module, error)
     after = facts(authority.cert, now)
     result = dict(changed=reason is not None, reason=reason, detail=detail, ca=after)
-    if module._diff:
-        result["diff"] = facts_diff(params["ca_cert_path"], before, after)
-    if writer.backup_files:
-        result["backup_files"] = writer.backup_files
-    module.exit_json(**result)
+    exit_with_facts(module, result, params["ca_cert_path"], before, after, writer)
 
 
 def main():

@@ -159,7 +159,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, P
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
 from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import (
-    backup_argument_spec, ca_argument_spec, facts_diff, facts_of_file, fail, key_argument_spec, lifetime_argument_spec,
+    backup_argument_spec, ca_argument_spec, exit_with_facts, facts_of_file, fail, key_argument_spec, lifetime_argument_spec,
     load_ca_from_params, load_existing, names_argument_spec, names_from_params, parse_now, parse_renew_before)
 from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS
 
@@ -229,11 +229,7 @@ def run(module):
     after = facts(cert, now)
     result = dict(changed=bool(writer.changed_paths), reason=reason, detail=detail, new_key=decision.new_key,
                   certificate=after, previous=before, renew=decision.renew, changed_files=writer.changed_paths)
-    if module._diff:
-        result["diff"] = facts_diff(params["cert_path"], before, after)
-    if writer.backup_files:
-        result["backup_files"] = writer.backup_files
-    module.exit_json(**result)
+    exit_with_facts(module, result, params["cert_path"], before, after, writer)
 
 
 def main():
