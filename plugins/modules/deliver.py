@@ -67,10 +67,14 @@ options:
     description:
       - Check mode only; the certificate will be (re)issued before delivery (the issuing step said so in this
         check run), so report the bundle as changing (V(would-reissue)) instead of comparing the old one.
+      - Deprecated with the P(mxone.pki.delivery_targets#filter) filter that sets it; O(manifest) needs no pending
+        flag (the manifest holds each file's hash).
     type: bool
     default: false
   pending_ca:
-    description: Check mode only; the CA does not exist yet, so every file would change.
+    description:
+      - Check mode only; the CA does not exist yet, so every file would change.
+      - Deprecated with the P(mxone.pki.delivery_targets#filter) filter that sets it; use O(manifest).
     type: bool
     default: false
   settings:
@@ -162,10 +166,9 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Every node of the play at once, each certificate's bundle built once
+- name: Every node of the play at once, from the plan step's manifest (mxone.pki.fleet_manifest)
   mxone.pki.deliver:
-    targets: >-
-      {{ mxone_fleet.plan | mxone.pki.delivery_targets(ansible_play_hosts, mxone_issue_result.results | default([])) }}
+    manifest: "{{ mxone_fleet.manifest }}"
     key_passphrase: "{{ mxone_ca_passphrase }}"
   run_once: true
   register: mxone_deliver_result
