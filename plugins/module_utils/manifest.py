@@ -33,9 +33,9 @@ from ansible_collections.mxone.pki.plugins.module_utils.external import names_of
 from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, PUBLIC_MODE
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import NODE_CERT_DIR, node_settings, partial_stop
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
-from ansible_collections.mxone.pki.plugins.module_utils.keys import dump_private_key, load_private_key
+from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_KEY_TYPE, dump_private_key, load_private_key
 from ansible_collections.mxone.pki.plugins.module_utils.pem import split_pem
-from ansible_collections.mxone.pki.plugins.module_utils.renewal import Existing
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS, Existing
 
 
 def sha256(data):
@@ -89,16 +89,13 @@ def _existing(store, cert_path, key_path, passphrase):
 def issue_step(store, cert, authority, now, passphrase, options):
     """Issue, renew or keep one certificate of the enterprise CA; its outcome, shaped like server_cert's result.
 
-    ``options``: key_type, key_policy, digest, validity_days, renew_before (days or share), force.
+    ``options``: renew_or_keep's keyword arguments (key_type, key_policy, digest, validity_days, renew_before in
+    days, force); those not given take its defaults, the one place they are set.
     """
     paths = cert["paths"]
     existing = _existing(store, paths["cert"], paths["key"], passphrase)
     before = facts(existing.cert, now) if existing.cert is not None else {}
-    decision, key, leaf = renew_or_keep(
-        authority, names_of(cert), existing, now, key_type=options.get("key_type", "rsa2048"),
-        renew_before=options.get("renew_before", 30), force=bool(options.get("force")),
-        key_policy=options.get("key_policy", "keep"), validity_days=options.get("validity_days", 364),
-        digest=options.get("digest", "sha256"))
+    decision, key, leaf = renew_or_keep(authority, names_of(cert), existing, now, **options)
     changed = []
     if decision.new_key and store.stage(paths["key"], dump_private_key(key, passphrase), KEY_MODE):
         changed.append(paths["key"])
@@ -211,9 +208,10 @@ def build_manifest(store, plan, play_hosts, selected, now, passphrase, check_mod
     external_ids = [i for i in selected if certificates[i]["mode"] == "external"]
     waiting, warnings, download_ca = {}, [], plan["ca"]["cert"]
     if any(c["mode"] == "external" for c in certificates.values()):
-        done = run_external(store, certificates, external_ids, now, passphrase, issue_options.get("renew_before", 30),
-                            plan["pki_dir"], plan["ca"]["cert"], plan["download_ca"], subjects=subjects,
-                            pfx_passwords=pfx_passwords, key_type=issue_options.get("key_type", "rsa2048"))
+        done = run_external(store, certificates, external_ids, now, passphrase,
+                            issue_options.get("renew_before", DEFAULT_RENEW_BEFORE_DAYS), plan["pki_dir"],
+                            plan["ca"]["cert"], plan["download_ca"], subjects=subjects, pfx_passwords=pfx_passwords,
+                            key_type=issue_options.get("key_type", DEFAULT_KEY_TYPE))
         outcomes += done["outcomes"]
         waiting, warnings = done["waiting"], done["warnings"]
         download_ca = None if done["no_download_ca"] else plan["download_ca"]
