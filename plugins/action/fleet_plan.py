@@ -94,6 +94,25 @@ def _words(variables, system_groups, download_group, download_hosts, download_gr
     return warnings
 
 
+def public_copies(plan, public_dir):
+    """Store path -> its copy under ``public_dir``, for the TLS checks that run on the controller (PKI host).
+
+    Public certificates only: the CA, each server certificate and each chain (an external system's chain is its
+    customer's CA, which the checks trust; for the others the chain is the CA file).
+    """
+    paths = [plan["ca"]["cert"]]
+    for certificate in plan["certificates"].values():
+        paths += [certificate["paths"]["cert"], certificate["paths"]["chain"]]
+    return dict((path, os.path.join(public_dir, os.path.relpath(path, plan["pki_dir"]))) for path in paths)
+
+
+def interlock_lims(plan, selected):
+    """The selected LIMs the CA interlock surveys: an external system's LIMs are left out (its customer's CA
+    signs them, so a new enterprise CA would not replace their trust)."""
+    return [dict(host=host, ip=lim["ip"], fqdn=lim["fqdn"]) for host, lim in sorted(plan["hosts"].items())
+            if host in selected and plan["certificates"][lim["certificate"]]["mode"] != "external"]
+
+
 class ActionModule(SpecAction):
     MODULE = "fleet_plan"
     _requires_connection = False
@@ -144,14 +163,6 @@ class ActionModule(SpecAction):
             return result
         plan["pki_host"] = pki_host
         plan["pki_remote"] = is_remote(pki_host)
-        if plan["pki_remote"]:
-            external = sorted(c["system"] for c in plan["certificates"].values() if c["mode"] == "external")
-            if external:
-                result.update(failed=True, field="mxone_pki_host", msg=(
-                    "mxone_cert_mode external (system %s) is not supported with a PKI host yet (mxone_pki_host=%s): "
-                    "keep the store on the controller for a customer PKI. Nothing was changed."
-                    % (", ".join(sorted(set(external))), pki_host)))
-                return result
         selected = set(task_vars.get("ansible_play_hosts_all") or [])
         plan["outside_limit"] = dict(
             (system_id, [h for h in system["hosts"] if h not in selected])
@@ -165,8 +176,7 @@ class ActionModule(SpecAction):
             return self._remote(result, args, task_vars, plan, run_pid)
         if not os.path.exists(plan["ca"]["cert"]):
             # No CA in this store: a new one would replace the fleet's trust. Look first (the CA interlock).
-            lims = [dict(host=host, ip=lim["ip"], fqdn=lim["fqdn"]) for host, lim in sorted(plan["hosts"].items())
-                    if host in selected and plan["certificates"][lim["certificate"]]["mode"] != "external"]
+            lims = interlock_lims(plan, selected)
             cas = existing_cas(*survey(self, task_vars, lims)) if lims else []
             plan["fleet_cas"] = cas
             message = interlock_message(cas, plan["pki_dir"])
@@ -200,10 +210,7 @@ class ActionModule(SpecAction):
         pki_host = plan["pki_host"]
         public_dir = args["public_dir"]
         plan["public_dir"] = public_dir
-        # Public certificates only (CA and server certificates), for the TLS checks that run on the controller.
-        plan["public_copies"] = dict(
-            (path, os.path.join(public_dir, os.path.relpath(path, plan["pki_dir"])))
-            for path in [plan["ca"]["cert"]] + [c["paths"]["cert"] for c in plan["certificates"].values()])
+        plan["public_copies"] = public_copies(plan, public_dir)
         take_lock = args["lock"] and not self._play_context.check_mode
         try:
             if take_lock:
@@ -226,9 +233,7 @@ class ActionModule(SpecAction):
             if data is not None:
                 write_public_copy(plan["public_copies"][path], data)
         if public.get(plan["ca"]["cert"]) is None:
-            selected = set(task_vars.get("ansible_play_hosts_all") or [])
-            lims = [dict(host=host, ip=lim["ip"], fqdn=lim["fqdn"]) for host, lim in sorted(plan["hosts"].items())
-                    if host in selected]
+            lims = interlock_lims(plan, set(task_vars.get("ansible_play_hosts_all") or []))
             cas = existing_cas(*survey(self, task_vars, lims)) if lims else []
             plan["fleet_cas"] = cas
             message = interlock_message(cas, "%s:%s" % (pki_host, plan["pki_dir"]))

@@ -212,7 +212,8 @@ def acquire_lease(pki_dir, holder_id, lease_seconds, timeout=300.0, poll=1.0, no
                 since = holder.get("since") if state == "mine" else None
                 mine = new_lease(holder_id, now(), lease_seconds, since)
                 _write(path, mine, exclusive=True)
-                return mine, now() - started, waited_for
+                # Waited only if another run held it: a slow first look (a loaded host) is no wait to report.
+                return mine, (now() - started) if waited_for else 0, waited_for
         waited_for = holder
         if now() - started >= timeout:
             error = MxonePkiError(

@@ -91,7 +91,7 @@ options:
   public_dir:
     description:
       - With a remote O(pki_host), the directory on the controller for copies of the store's public certificates
-        (the CA and the server certificates, never a key) that the TLS checks read.
+        (the CA, the server certificates and their chains, never a key) that the TLS checks read.
     type: path
     default: pki-public
   pki_dir:

@@ -10,19 +10,24 @@ Debian's cryptography 38, which is too old, and ``ansible_python_interpreter`` n
 
 The tests run in file order: (1) a rollout with ``mxone_pki_host`` set keeps every key on the PKI host and
 none on the controller; (2) two rollouts started at once from two working directories serialise on the
-lease there. The lease rule itself is unit-tested (tests/unit/plugins/module_utils/test_runlock.py).
+lease there; the last, a customer-PKI system (mxone_cert_mode external) with a store of its own on the PKI host:
+its CSR written there, the signed files dropped there, the customer's certificate served. The lease rule itself
+is unit-tested (tests/unit/plugins/module_utils/test_runlock.py).
 """
 
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import time
 
 import pytest
 import yaml
+from cryptography import x509
 
-from helpers import BIN, ROOT, LabFleet, ansible_env
+from helpers import BIN, ROOT, CustomerPki, LabFleet, ansible_env
 
 NET = "127.%d" % (140 + os.getpid() % 10)
 SSH_PORT, HTTP_PORT = 3622, 8680
@@ -234,3 +239,62 @@ def test_verify_reads_the_public_copies_and_writes_the_report_beside_the_store(f
     assert os.path.exists(os.path.join(fleet.pki, "reports", "mxone-pki-expiry.html"))
     assert not os.path.exists(directory / "inventory" / "pki")
     assert not os.path.exists(os.path.join(fleet.pki, ".run.lock"))
+
+
+def test_a_customer_pki_system_with_its_store_on_the_pki_host(fleet, tmp_path):
+    """mxone_cert_mode external with a PKI host: the CSR is written and the drop folder read there (not on the
+    controller); the TLS checks on the controller trust the public copy of the customer's chain."""
+    started = time.time()
+    directory = fleet.workdir("external")
+    store = "/home/ops1/mxone-pki-ext"
+    host_store = os.path.join(fleet.node_home(), "mxone-pki-ext")  # the same directory, as this machine sees it
+    inventory_path = directory / "inventory" / "hosts.yml"
+    inventory = yaml.safe_load(inventory_path.read_text())
+    inventory["all"]["vars"]["mxone_pki_dir"] = store
+    group = inventory["all"]["children"]["mxone_systems"]["children"]["mxone_lab1"]
+    group["vars"].update(mxone_cert_mode="external", mxone_csr_subject={"country": "SE", "organization": "Lab Telecom"})
+    inventory_path.write_text(yaml.safe_dump(inventory))
+    before = len(fleet.journal("lab1"))
+    first = fleet.start(directory)
+    output = first.communicate(timeout=600)[0]
+    assert first.returncode != 0
+    assert "system lab1: waiting for the customer's CA" in output, output[-4000:]
+    assert store + "/certs/lab1/server.csr" in output and store + "/incoming/lab1" in output
+    assert os.path.exists(os.path.join(host_store, "certs", "lab1", "server.csr"))
+    assert not os.path.exists(directory / "inventory" / "pki")
+    assert "PRIVATE KEY" not in output
+    assert [c for c in fleet.journal("lab1")[before:] if c != "license_status"] == []
+    # the customer's CA signs the CSR; its files go into the drop folder on the PKI host, as ops1's
+    customer = CustomerPki()
+    with open(os.path.join(host_store, "certs", "lab1", "server.csr"), "rb") as handle:
+        leaf = customer.sign_csr(handle.read())
+    drop = os.path.join(host_store, "incoming", "lab1")
+    os.makedirs(drop, exist_ok=True)
+    owner = os.stat(fleet.node_home())
+    for name, data in (("server.pem", customer.pem(leaf)),
+                       ("ca.pem", customer.pem(customer.inter) + customer.pem(customer.root))):
+        with open(os.path.join(drop, name), "wb") as handle:
+            handle.write(data)
+    for path in (os.path.join(host_store, "incoming"), drop, os.path.join(drop, "server.pem"),
+                 os.path.join(drop, "ca.pem")):
+        os.lchown(path, owner.st_uid, owner.st_gid)
+    second = fleet.start(directory)
+    output = second.communicate(timeout=600)[0]
+    assert second.returncode == 0, output[-4000:]
+    root = str(tmp_path / "customer-root.pem")
+    with open(root, "wb") as handle:
+        handle.write(customer.pem(customer.root))
+    names = [lim["name"] for lim in fleet.lims()]
+    fleet.wait_tls(names)
+    for lim in fleet.lims():  # the customer's certificate, its chain to the customer's root and the LIM's name checked
+        context = ssl.create_default_context(cafile=root)
+        with socket.create_connection((lim["ip"], 5061), timeout=5) as sock:
+            with context.wrap_socket(sock, server_hostname=lim["fqdn"]) as tls:
+                served = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+        assert served.serial_number == leaf.serial_number, lim["name"]
+    assert [c for c in fleet.journal("lab1")[before:] if c != "license_status"] == ACTIVATION
+    assert private_keys_under(directory) == []
+    again = fleet.start(directory)
+    output = again.communicate(timeout=600)[0]
+    assert again.returncode == 0 and sum(recap(output).values()) == 0, output[-4000:]
+    print("customer PKI with a PKI host: %.0f s" % (time.time() - started))

@@ -114,6 +114,18 @@ def test_a_second_run_waits_for_the_lease_then_takes_it_when_it_is_released(tmp_
     assert mine["id"] == ME and waited == 15 and waited_for["id"] == OTHER
 
 
+def test_a_lease_taken_at_once_reports_no_wait_however_slow_the_host(tmp_path):
+    pki, clock = str(tmp_path / "pki"), Clock()
+
+    def slow():  # every look at the clock 0.3 s later: a loaded PKI host
+        clock.now += 0.3
+        return clock.now
+    runlock.acquire_lease(pki, OTHER, 600, now=clock, sleep=clock.sleep)
+    dummy, waited, waited_for = runlock.acquire_lease(pki, ME, 600, timeout=0, now=slow, sleep=clock.sleep,
+                                                      replace=OTHER)
+    assert (waited, waited_for) == (0, None)
+
+
 def test_an_expired_lease_is_taken_over_and_a_live_one_stops_the_run_naming_its_holder(tmp_path):
     pki, clock = str(tmp_path / "pki"), Clock()
     runlock.acquire_lease(pki, OTHER, 60, now=clock, sleep=clock.sleep)
