@@ -240,7 +240,7 @@ def phones_ca(pems):
     seen, out = set(), []
     for data in pems:
         for block in split_pem(data, source="CA file")[0]:
-            if block.label == "CERTIFICATE" and block.der not in seen:
+            if block.is_certificate and block.der not in seen:
                 seen.add(block.der)
                 out.append(block.to_pem().encode("ascii"))
     return b"".join(out)

@@ -34,8 +34,9 @@ from ansible_collections.mxone.pki.plugins.module_utils.files import KEY_MODE, P
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import NODE_CERT_DIR, node_settings, partial_stop
 from ansible_collections.mxone.pki.plugins.module_utils.issue import renew_or_keep
 from ansible_collections.mxone.pki.plugins.module_utils.keys import DEFAULT_KEY_TYPE, dump_private_key, load_private_key
-from ansible_collections.mxone.pki.plugins.module_utils.pem import split_pem
-from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS, Existing
+from ansible_collections.mxone.pki.plugins.module_utils.module_glue import load_existing
+from ansible_collections.mxone.pki.plugins.module_utils.pem import certificate_ders
+from ansible_collections.mxone.pki.plugins.module_utils.renewal import DEFAULT_RENEW_BEFORE_DAYS
 
 
 def sha256(data):
@@ -70,22 +71,6 @@ def ca_step(store, paths, passphrase, now, check_mode, renew_before_days=DEFAULT
     return authority, dict(changed=False, reason=None, detail="CA kept", ca=facts(authority.cert, now))
 
 
-def _existing(store, cert_path, key_path, passphrase):
-    """What the store holds, as ``renewal.Existing`` (an unreadable key is an error, never a reason)."""
-    existing = Existing()
-    data = store.read(cert_path)
-    if data is not None:
-        try:
-            existing.cert = load_certificate(data, source=cert_path)
-        except MxonePkiError as error:
-            existing.problem = error.msg
-    key_data = store.read(key_path)
-    if key_data is not None:
-        existing.key = load_private_key(key_data, passphrase, source=key_path, field="key_passphrase",
-                                        own_store=True)
-    return existing
-
-
 def issue_step(store, cert, authority, now, passphrase, options):
     """Issue, renew or keep one certificate of the enterprise CA; its outcome, shaped like server_cert's result.
 
@@ -93,7 +78,7 @@ def issue_step(store, cert, authority, now, passphrase, options):
     days, force); those not given take its defaults, the one place they are set.
     """
     paths = cert["paths"]
-    existing = _existing(store, paths["cert"], paths["key"], passphrase)
+    existing = load_existing(paths["cert"], paths["key"], passphrase, read=store.read)
     before = facts(existing.cert, now) if existing.cert is not None else {}
     decision, key, leaf = renew_or_keep(authority, names_of(cert), existing, now, **options)
     changed = []
@@ -115,8 +100,8 @@ def bundle_of(store, cert, passphrase, now):
     chain_data = store.read(paths["chain"])
     if chain_data is None:
         raise MxonePkiError("%s does not exist" % paths["chain"], file=paths["chain"])
-    chain = [load_certificate(b.to_pem().encode("ascii"), source=paths["chain"])
-             for b in split_pem(chain_data, source=paths["chain"])[0] if b.label == "CERTIFICATE"]
+    chain = [load_certificate(der, source=paths["chain"])
+             for der in certificate_ders(chain_data, source=paths["chain"])]
     bundle = build_sn_bundle(key, leaf, chain)
     check_sn_bundle(bundle, now, source=SN_BUNDLE_NAME)  # never plan what a node would refuse
     return bundle

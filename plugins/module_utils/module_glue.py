@@ -147,21 +147,21 @@ def exit_with_facts(module, result, path, before, after, writer):
     module.exit_json(**result)
 
 
-def load_existing(cert_path, key_path, key_passphrase):
-    """What is on disk, as ``renewal.Existing``.
+def load_existing(cert_path, key_path, key_passphrase, read=read_bytes):
+    """What is on disk (or what ``read(path)`` returns: bytes or None), as ``renewal.Existing``.
 
     An unreadable certificate is a reason to renew. An unreadable key is
     an error instead: a wrong passphrase must never cost the key that a
     customer's signed certificate or a deployed node depends on.
     """
     cert, problem = None, None
-    cert_data = read_bytes(cert_path) if cert_path else None
+    cert_data = read(cert_path) if cert_path else None
     if cert_data is not None:
         try:
             cert = load_certificate(cert_data, source=cert_path)
         except MxonePkiError as error:
             problem = error.msg
-    key_data = read_bytes(key_path) if key_path else None
+    key_data = read(key_path) if key_path else None
     key = None
     if key_data is not None:
         key = load_private_key(key_data, key_passphrase, source=key_path, field="key_passphrase", own_store=True)

@@ -224,7 +224,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.files import PUBLIC_MODE, read_bytes
 from ansible_collections.mxone.pki.plugins.module_utils.module_glue import facts_of_file, fail, parse_now
-from ansible_collections.mxone.pki.plugins.module_utils.pem import split_pem
+from ansible_collections.mxone.pki.plugins.module_utils.pem import certificate_ders
 from ansible_collections.mxone.pki.plugins.module_utils.report import (
     EXPIRED, EXPIRING, OK, PROBE_FAILED, build_ca_rows, build_rows, ca_sources, ca_title, check_prom_path,
     check_warn_days, counts, digests, digests_in, endpoint_label, flatten_probes, render_html, render_prometheus,
@@ -247,8 +247,7 @@ def certificates_in(path, now):
         return None, None
     try:
         if b"-----BEGIN" in data:
-            blocks = [b for b in split_pem(data, source=path)[0] if b.label == "CERTIFICATE"]
-            found = [facts(load_certificate(b.der, source=path), now) for b in blocks]
+            found = [facts(load_certificate(der, source=path), now) for der in certificate_ders(data, source=path)]
         else:
             found = [facts(load_certificate(data, source=path), now)]
     except MxonePkiError as error:

@@ -18,7 +18,7 @@ from ansible_collections.mxone.pki.plugins.module_utils.bundle import CA_BUNDLE_
 from ansible_collections.mxone.pki.plugins.module_utils.certs import facts, load_certificate
 from ansible_collections.mxone.pki.plugins.module_utils.errors import MxonePkiError
 from ansible_collections.mxone.pki.plugins.module_utils.fleet import NODE_CERT_DIR
-from ansible_collections.mxone.pki.plugins.module_utils.pem import split_pem
+from ansible_collections.mxone.pki.plugins.module_utils.pem import certificate_ders
 from ansible_collections.mxone.pki.plugins.module_utils.tls_probe import Endpoint, served_certificate
 from ansible_collections.mxone.pki.plugins.plugin_utils.fleet_exec import run_on_hosts
 
@@ -27,8 +27,8 @@ CA_MARK = "@@mxone-ca-pem"
 
 def _ca_certs(text):
     try:
-        blocks = split_pem(to_bytes(text), source=CA_BUNDLE_NAME)[0]
-        return [facts(load_certificate(b.der, source=CA_BUNDLE_NAME)) for b in blocks if b.label == "CERTIFICATE"]
+        return [facts(load_certificate(der, source=CA_BUNDLE_NAME))
+                for der in certificate_ders(to_bytes(text), source=CA_BUNDLE_NAME)]
     except MxonePkiError:
         return []
 
